@@ -1,0 +1,116 @@
+"""What every module-wrapping FLoRA adapter shares: path choice, the adapted forward, merge and unmerge.
+
+A geometry subclass (linear, conv, embedding) supplies three things: the update computed in activation
+space (``factored_output``), the base op run with another weight (``weight_forward``), and the
+multiply-adds per output element of both, which drive the per-layer choice of path.
+"""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+
+import torch
+from torch import nn
+
+from flora.tucker import TuckerDelta
+
+# A frozen op's backward computes only the input gradient; training the weight adds a weight-gradient op of the
+# same size, and each small op of the factored path costs about its forward three times (forward, input
+# gradient, weight gradient). These factors turn forward multiply-adds into training cost.
+FACTORED_TRAINING_COST = 3.0
+
+
+class GeometryDelta(TuckerDelta):
+    """A Tucker update that knows the geometry of the op it adapts."""
+
+    @abstractmethod
+    def factored_output(self, x: torch.Tensor) -> torch.Tensor:
+        """dW applied to x without materialising dW (scale included)."""
+
+    @abstractmethod
+    def weight_forward(self, base_layer: nn.Module, x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+        """The base op (with its bias) run on x with ``weight`` in place of the base weight."""
+
+    @abstractmethod
+    def factored_macs(self) -> float:
+        """Forward multiply-adds of the factored path per output position."""
+
+    @abstractmethod
+    def weight_grad_macs(self) -> float:
+        """Multiply-adds per output position of the base op's weight gradient (the merged path's extra)."""
+
+    def resolve_path(self) -> str:
+        """Pick the cheaper training path for this layer's shape unless the user fixed one.
+
+        ``factored`` keeps the update in activation space; ``merged`` runs one base op with W + dW (its cost is
+        the weight gradient of the full op); ``dense`` is the official code's way, a second full op on dW, kept
+        as a reference. Dropout on the adapter input rules out ``merged``.
+        """
+        has_dropout = not isinstance(self.dropout, nn.Identity)
+        if self.requested_path == "merged" and has_dropout:
+            raise ValueError(
+                "path='merged' cannot apply dropout to the adapter input; use 'factored' or 'dense'"
+            )
+        if self.requested_path != "auto":
+            return self.requested_path
+        if FACTORED_TRAINING_COST * self.factored_macs() <= self.weight_grad_macs():
+            return "factored"
+        return "dense" if has_dropout else "merged"
+
+    def adapted_forward(self, base_layer: nn.Module, x: torch.Tensor) -> torch.Tensor:
+        path = self.path
+        if path == "merged" and self.training and not isinstance(self.dropout, nn.Identity):
+            path = "dense"
+        if path == "factored":
+            result = base_layer(x)
+            return result + self.factored_output(self.dropout(x)).to(result.dtype)
+        weight = base_layer.weight
+        delta = self.delta_weight().to(weight.dtype)
+        if path == "merged":
+            return self.weight_forward(base_layer, x, weight + delta)
+        result = base_layer(x)
+        return result + self.dense_output(base_layer, self.dropout(x), delta)
+
+    @abstractmethod
+    def dense_output(self, base_layer: nn.Module, x: torch.Tensor, delta: torch.Tensor) -> torch.Tensor:
+        """dW applied to x by the base op's functional form (no bias)."""
+
+    @torch.no_grad()
+    def merge_into(self, weight: torch.Tensor) -> None:
+        weight.add_(self.delta_weight().to(weight.dtype))
+
+    @torch.no_grad()
+    def unmerge_from(self, weight: torch.Tensor) -> None:
+        weight.sub_(self.delta_weight().to(weight.dtype))
+
+
+class FloraLayer(nn.Module):
+    """Mixin for adapters that own their frozen ``base_layer``: the public face of the library.
+
+    Concrete classes list it first, before their geometry: ``class Linear(FloraLayer, LinearDelta)``.
+    """
+
+    def __init__(self, base_layer: nn.Module, **kwargs) -> None:
+        super().__init__(base_layer=base_layer, **kwargs)
+        self.base_layer = base_layer
+        self.merged = False
+        self.disabled = False
+        self.path = self.resolve_path()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.merged or self.disabled:
+            return self.base_layer(x)
+        return self.adapted_forward(self.base_layer, x)
+
+    def merge(self) -> None:
+        if not self.merged:
+            self.merge_into(self.base_layer.weight)
+            self.merged = True
+
+    def unmerge(self) -> None:
+        if self.merged:
+            self.unmerge_from(self.base_layer.weight)
+            self.merged = False
+
+    def extra_repr(self) -> str:
+        return f"{super().extra_repr()}, path={self.path}, merged={self.merged}"

@@ -73,13 +73,9 @@ def adapter_state_dict(model: nn.Module) -> dict[str, torch.Tensor]:
 def save_adapter(model: nn.Module, path: str | os.PathLike) -> Path:
     """Write the adapters of ``model`` (and its trainable heads) into the directory ``path``, atomically."""
     if not hasattr(model, "flora_config"):
-        raise ValueError(
-            "save_adapter: this model has no FLoRA adapters; call flora.inject(model, cfg) first"
-        )
+        raise ValueError("save_adapter: this model has no FLoRA adapters; call flora.inject(model, cfg) first")
     if any(layer.merged for _, layer in adapter_layers(model)):
-        raise ValueError(
-            "save_adapter: adapters are merged into the base weights; call flora.unmerge(model) first"
-        )
+        raise ValueError("save_adapter: adapters are merged into the base weights; call flora.unmerge(model) first")
     directory = Path(path)
     directory.mkdir(parents=True, exist_ok=True)
     tensors = {k: v.cpu() for k, v in adapter_state_dict(model).items()}
@@ -111,8 +107,7 @@ def load_adapter(model: nn.Module, path: str | os.PathLike) -> nn.Module:
     unexpected = sorted(set(saved) - set(current))
     if missing or unexpected:
         raise ValueError(
-            f"checkpoint {directory} does not fit this model: missing {missing[:5]}, "
-            f"unexpected {unexpected[:5]}"
+            f"checkpoint {directory} does not fit this model: missing {missing[:5]}, unexpected {unexpected[:5]}"
         )
     with torch.no_grad():
         for name, tensor in saved.items():

@@ -54,9 +54,7 @@ class FloraConfig:
         if isinstance(self.target_modules, tuple):
             self.target_modules = list(self.target_modules)
         if self.rank < 1 or self.kernel_rank < 1:
-            raise ValueError(
-                f"rank and kernel_rank must be >= 1, got rank={self.rank}, kernel_rank={self.kernel_rank}"
-            )
+            raise ValueError(f"rank and kernel_rank must be >= 1, got rank={self.rank}, kernel_rank={self.kernel_rank}")
         if self.path not in COMPUTE_PATHS:
             raise ValueError(f"unknown path {self.path!r}; choose one of {COMPUTE_PATHS}")
         for pattern in [*self.rank_pattern, *self.scale_pattern]:

@@ -94,9 +94,7 @@ def _apply_full(model: nn.Module, cfg: dict[str, Any]) -> nn.Module:
 
 def _apply_head(model: nn.Module, cfg: dict[str, Any]) -> nn.Module:
     if not cfg.get("modules_to_save"):
-        raise ValueError(
-            "method 'head' (linear probe) needs modules_to_save naming the task head, e.g. ['classifier']"
-        )
+        raise ValueError("method 'head' (linear probe) needs modules_to_save naming the task head, e.g. ['classifier']")
     _freeze_all_but(model, list(cfg["modules_to_save"]))
     return model
 
@@ -116,17 +114,18 @@ METHODS: dict[str, Method] = {
 def attach(model: nn.Module, method_cfg: Mapping[str, Any]) -> nn.Module:
     """Apply the method named by ``method_cfg['name']`` to ``model`` in place and return it.
 
-    Keys other than ``name`` must belong to that method (``None`` values are ignored, so a shared Hydra
-    config can leave unused keys empty).
+    Keys that no method knows are an error (a typo must not fall back to a default); keys of other methods and
+    ``None`` values are ignored, so one Hydra method schema can serve every method.
     """
     cfg = {k: _plain(v) for k, v in dict(method_cfg).items() if v is not None}
     name = cfg.pop("name", None)
     if name not in METHODS:
         raise ValueError(f"unknown method {name!r}; valid methods are {sorted(METHODS)}")
-    unknown = sorted(set(cfg) - METHODS[name].keys)
+    every_key = frozenset().union(*(method.keys for method in METHODS.values()))
+    unknown = sorted(set(cfg) - every_key)
     if unknown:
         raise ValueError(f"method '{name}' does not take {unknown}; it takes {sorted(METHODS[name].keys)}")
-    return METHODS[name].apply(model, cfg)
+    return METHODS[name].apply(model, {k: v for k, v in cfg.items() if k in METHODS[name].keys})
 
 
 def _plain(value: Any) -> Any:

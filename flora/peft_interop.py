@@ -41,9 +41,7 @@ class PeftFloraLayer(nn.Module, BaseTunerLayer):
     adapter_layer_names = ("lora_flora",)
     other_param_names = ()
 
-    def __init__(
-        self, base_layer: nn.Module, adapter_name: str, config: FloraPeftConfig, r: int, **kwargs
-    ) -> None:
+    def __init__(self, base_layer: nn.Module, adapter_name: str, config: FloraPeftConfig, r: int, **kwargs) -> None:
         super().__init__()
         self.base_layer = base_layer
         self.lora_flora = nn.ModuleDict()
@@ -56,9 +54,7 @@ class PeftFloraLayer(nn.Module, BaseTunerLayer):
         base = self.get_base_layer()
         key = registry_key(base)
         if key is None:
-            raise TypeError(
-                f"FLoRA cannot adapt a {type(base).__name__}; supported: {sorted(ADAPTER_REGISTRY)}"
-            )
+            raise TypeError(f"FLoRA cannot adapt a {type(base).__name__}; supported: {sorted(ADAPTER_REGISTRY)}")
         _, channel_modes = ADAPTER_REGISTRY[key]
         ranks = resolve_ranks(base.weight.shape, channel_modes, r, config.flora_kernel_rank, adapter_name)
         delta = _DELTA_FOR_KEY[key](

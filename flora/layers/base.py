@@ -48,9 +48,7 @@ class GeometryDelta(TuckerDelta):
         """
         has_dropout = not isinstance(self.dropout, nn.Identity)
         if self.requested_path == "merged" and has_dropout:
-            raise ValueError(
-                "path='merged' cannot apply dropout to the adapter input; use 'factored' or 'dense'"
-            )
+            raise ValueError("path='merged' cannot apply dropout to the adapter input; use 'factored' or 'dense'")
         if self.requested_path != "auto":
             return self.requested_path
         if FACTORED_TRAINING_COST * self.factored_macs() <= self.weight_grad_macs():

@@ -30,9 +30,7 @@ _CONV_FN = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
 class ConvDelta(GeometryDelta):
     """Tucker update of an N-D conv kernel with the base conv's geometry."""
 
-    def __init__(
-        self, base_layer: nn.modules.conv._ConvNd, ranks: Sequence[int], scale: float, **kwargs
-    ) -> None:
+    def __init__(self, base_layer: nn.modules.conv._ConvNd, ranks: Sequence[int], scale: float, **kwargs) -> None:
         if getattr(base_layer, "transposed", False):
             raise TypeError(
                 f"{type(base_layer).__name__} is a transposed convolution, which FLoRA does not adapt yet; "
@@ -63,9 +61,7 @@ class ConvDelta(GeometryDelta):
             padding = 0
         else:
             padding = self.padding
-        hidden = self._conv(
-            hidden, kernel, stride=self.stride, padding=padding, dilation=self.dilation, groups=groups
-        )
+        hidden = self._conv(hidden, kernel, stride=self.stride, padding=padding, dilation=self.dilation, groups=groups)
         project_out = out_factor.reshape(-1, r_out, *ones)
         return self._conv(hidden, project_out, groups=groups)
 

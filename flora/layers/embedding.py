@@ -1,5 +1,7 @@
 """FLoRA on ``nn.Embedding`` ([num, dim]): the update of row i is s * A_0[i] G A_1^T, a row lookup in A_0.
 
+The row at ``padding_idx`` is never adapted (torch keeps it fixed during training; the adapter does too).
+
 Dropout does not apply (the input is indices). Embeddings with ``max_norm`` renormalise their weight in place
 during the lookup, which no additive update can reproduce, so they are refused.
 """
@@ -28,8 +30,19 @@ class EmbeddingDelta(GeometryDelta):
         kwargs["dropout"] = 0.0
         super().__init__(tuple(base_layer.weight.shape), ranks, scale, **kwargs)
 
+    def delta_weight(self) -> torch.Tensor:
+        """dW with the padding row held at zero: torch never updates that row, and neither does the adapter."""
+        delta = super().delta_weight()
+        if self.padding_idx is None:
+            return delta
+        keep = torch.ones(delta.shape[0], 1, dtype=delta.dtype, device=delta.device)
+        keep[self.padding_idx] = 0
+        return delta * keep
+
     def factored_output(self, x: torch.Tensor) -> torch.Tensor:
-        rows = F.embedding(x, self.factors[0], padding_idx=self.padding_idx)
+        rows = F.embedding(x, self.factors[0])
+        if self.padding_idx is not None:
+            rows = rows * (x != self.padding_idx).unsqueeze(-1).to(rows.dtype)
         return rows @ (self.scale * self.core @ self.factors[1].t())
 
     def weight_forward(self, base_layer: nn.Module, x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:

@@ -1,0 +1,1 @@
+"""Training engines: one thin adapter per engine, each returning the same EngineResult."""

@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 PYTHON="${PYTHON:-python3}"
 VENV="${VENV:-.venv}"
 REQS="requirements-dev.txt"
-stamp_hash="$(cat requirements.txt requirements-dev.txt | sha256sum | cut -c1-16)"
+stamp_hash="$(cat requirements.txt requirements-dev.txt pyproject.toml | sha256sum | cut -c1-16)"
 stamp="$VENV/.installed-$stamp_hash"
 if [[ -f "$stamp" ]]; then
   exit 0
@@ -18,6 +18,8 @@ fi
 echo "[setup] installing pinned requirements into $VENV (first time: about 3 minutes)"
 "$VENV/bin/pip" install --quiet --upgrade pip
 "$VENV/bin/pip" install --quiet -r "$REQS"
+echo "[setup] installing the flora package (editable) so scripts and notebooks can import it"
+"$VENV/bin/pip" install --quiet --no-deps -e .
 rm -f "$VENV"/.installed-*
 touch "$stamp"
 echo "[setup] done"

@@ -27,6 +27,11 @@ class GeometryDelta(TuckerDelta):
     def factored_output(self, x: torch.Tensor) -> torch.Tensor:
         """dW applied to x without materialising dW (scale included)."""
 
+    def factored_forward(self, base_layer: nn.Module, x: torch.Tensor) -> torch.Tensor:
+        """base(x) + dW applied to dropout(x); geometries may fuse the two (see ``flora.layers.fused``)."""
+        result = base_layer(x)
+        return result + self.factored_output(self.dropout(x)).to(result.dtype)
+
     @abstractmethod
     def weight_forward(self, base_layer: nn.Module, x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
         """The base op (with its bias) run on x with ``weight`` in place of the base weight."""
@@ -60,8 +65,7 @@ class GeometryDelta(TuckerDelta):
         if path == "merged" and self.training and not isinstance(self.dropout, nn.Identity):
             path = "dense"
         if path == "factored":
-            result = base_layer(x)
-            return result + self.factored_output(self.dropout(x)).to(result.dtype)
+            return self.factored_forward(base_layer, x)
         weight = base_layer.weight
         delta = self.delta_weight().to(weight.dtype)
         if path == "merged":

@@ -1,10 +1,19 @@
 # Every target installs what is missing first (scripts/setup_env.sh is idempotent).
+# Extra Hydra overrides go in ARGS, e.g. `make reproduce-table-3 ARGS="profile=paper launcher=slurm"`;
+# FORCE=1 reruns runs that already have an ok record.
 VENV ?= .venv
 PY := $(VENV)/bin/python
-export HF_HUB_OFFLINE := 1
-export TRANSFORMERS_OFFLINE := 1
+ARGS ?=
+FORCE ?= 0
+export FORCE
+export HF_HUB_OFFLINE ?= 1
+export TRANSFORMERS_OFFLINE ?= $(HF_HUB_OFFLINE)
+export WANDB_MODE ?= offline
 
-.PHONY: setup test lint
+RUN := $(PY) -m experiments.run
+TABLE := $(PY) scripts/make_tables.py
+
+.PHONY: setup test lint reproduce-table-3 table-3 dry-run-table-3 sweep-scale sweep-rank
 
 setup:
 	bash scripts/setup_env.sh
@@ -14,3 +23,24 @@ test: setup
 
 lint: setup
 	$(VENV)/bin/ruff check flora experiments scripts tests
+
+# The language table: every run of the table (skipping finished ones), then results/table3_glue.{md,csv,tex}.
+reproduce-table-3: setup
+	$(RUN) -m experiment=table3_glue $(ARGS)
+	$(TABLE) experiment=table3_glue $(ARGS)
+
+# Rebuild the table from the records only.
+table-3: setup
+	$(TABLE) experiment=table3_glue $(ARGS)
+
+# The paper profile's #params column, offline, on the meta device.
+dry-run-table-3: setup
+	$(RUN) experiment=table3_glue profile=paper dry_run=true $(ARGS)
+
+sweep-scale: setup
+	$(RUN) -m experiment=sweep_scale $(ARGS)
+	$(TABLE) experiment=sweep_scale $(ARGS)
+
+sweep-rank: setup
+	$(RUN) -m experiment=sweep_rank $(ARGS)
+	$(TABLE) experiment=sweep_rank $(ARGS)

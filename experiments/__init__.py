@@ -6,5 +6,6 @@ message instead of hanging, and the mini profile never needs the network. Set be
 
 import os
 
-for _name in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE"):
-    os.environ.setdefault(_name, "1")
+_hub_offline = os.environ.setdefault("HF_HUB_OFFLINE", "1")
+for _name in ("TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE"):
+    os.environ.setdefault(_name, _hub_offline)

@@ -15,6 +15,7 @@ from omegaconf import DictConfig
 from torch import nn
 from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer, PreTrainedModel
 
+from experiments.config import REPO_ROOT
 from experiments.errors import MissingAssetsError, unknown_name
 
 
@@ -72,7 +73,7 @@ def build_pretrained(backbone: DictConfig, task: DictConfig, weights_dir: str) -
 
 def build_on_meta(backbone: DictConfig, task: DictConfig) -> PreTrainedModel:
     """The same architecture with meta tensors: exact shapes and counts, no weights, no memory."""
-    source = backbone.arch_config or resolve_weights(backbone)
+    source = str(REPO_ROOT / backbone.arch_config) if backbone.arch_config else resolve_weights(backbone)
     config = AutoConfig.from_pretrained(source, num_labels=task.num_labels)
     with torch.device("meta"):
         return AutoModelForSequenceClassification.from_config(config)

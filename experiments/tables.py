@@ -1,0 +1,250 @@
+"""Run records -> a results table (markdown, CSV, LaTeX) for one experiment and profile.
+
+The table's rows, tasks and seeds come from the experiment config; each cell's record is found by composing
+that cell's config and computing its run id (the same function the runner names records with), so a table
+only ever shows runs of exactly the configs it describes.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import statistics
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig
+from tqdm import tqdm
+
+from experiments.config import Cell, compose_config, record_path, table_cells
+from experiments.records import STATUS_OK, read_record
+
+UNKNOWN = "unknown"
+MISSING = "–"
+
+
+@dataclass
+class Stat:
+    """Mean and sample standard deviation of one figure over the seeds that finished."""
+
+    values: list[float] = field(default_factory=list)
+
+    @property
+    def mean(self) -> float:
+        return statistics.fmean(self.values) if self.values else math.nan
+
+    @property
+    def std(self) -> float:
+        return statistics.stdev(self.values) if len(self.values) > 1 else 0.0 if self.values else math.nan
+
+
+@dataclass
+class Row:
+    """One table row (a method at one budget, or one sweep value) aggregated over tasks and seeds."""
+
+    key: str
+    label: str
+    tag: str
+    params: dict[str, float] = field(default_factory=dict)
+    metrics: dict[str, Stat] = field(default_factory=dict)
+    seconds_per_step: Stat = field(default_factory=Stat)
+    peak_memory_mb: Stat = field(default_factory=Stat)
+    ok: int = 0
+    failed: int = 0
+    expected: int = 0
+
+
+@dataclass
+class Table:
+    """Everything a renderer needs: rows in config order, the metric columns, the paper's values."""
+
+    experiment: str
+    profile: str
+    backbone: str
+    row_key: str
+    columns: list[str]
+    rows: list[Row]
+    paper_values: dict[str, dict[str, Any]]
+    seeds: list[int]
+
+
+def _row_label(cfg: DictConfig, row_key: str, row: str) -> str:
+    return cfg.method.label if row_key == "method" else f"{cfg.method.label}, {row_key.split('.')[-1]}={row}"
+
+
+def _add_record(row: Row, record: dict[str, Any], task: str) -> None:
+    if record.get("status") != STATUS_OK:
+        row.failed += 1
+        return
+    row.ok += 1
+    row.params = record.get("params", row.params)
+    for name, value in record.get("metrics", {}).items():
+        if value is not None:
+            row.metrics.setdefault(f"{task}/{name}", Stat()).values.append(float(value))
+    row.seconds_per_step.values.append(float(record["timing"]["seconds_per_step"]))
+    row.peak_memory_mb.values.append(float(record["memory"]["peak_memory_mb"]))
+
+
+def collect(overrides: Sequence[str]) -> Table:
+    """Compose the experiment, find every cell's record and aggregate them per row."""
+    cfg = compose_config(overrides)
+    if not cfg.table.rows:
+        raise ValueError("this config describes no table: pass experiment=<name> (see configs/experiment/)")
+    rows: dict[str, Row] = {}
+    columns: list[str] = []
+    cells: list[Cell] = list(table_cells(cfg, overrides))
+    for cell in tqdm(cells, desc=f"table {cfg.experiment_name}", unit="run"):
+        cell_cfg = compose_config(cell.overrides)
+        row = rows.setdefault(
+            cell.row, Row(cell.row, _row_label(cell_cfg, cfg.table.row_key, cell.row), cell_cfg.method.tag)
+        )
+        row.expected += 1
+        columns += [f"{cell.task}/{m}" for m in cell_cfg.task.report if f"{cell.task}/{m}" not in columns]
+        record = read_record(record_path(cell_cfg))
+        if record is not None:
+            _add_record(row, record, cell.task)
+    return Table(
+        experiment=cfg.experiment_name,
+        profile=cfg.profile_name,
+        backbone=cfg.backbone.name,
+        row_key=cfg.table.row_key,
+        columns=columns,
+        rows=list(rows.values()),
+        paper_values={str(k): dict(v) for k, v in cfg.table.paper_values.items()},
+        seeds=list(cfg.table.seeds),
+    )
+
+
+def _fmt(stat: Stat | None, scale: float = 100.0, digits: int = 2) -> str:
+    if stat is None or not stat.values:
+        return MISSING
+    return f"{stat.mean * scale:.{digits}f} ± {stat.std * scale:.{digits}f}"
+
+
+def _paper(table: Table, row: Row, column: str) -> str:
+    value = table.paper_values.get(row.key, {}).get(column)
+    return UNKNOWN if value is None else f"{value}"
+
+
+def _delta(row: Row, ref: Row | None, column: str) -> str:
+    if ref is None or row is ref or column not in row.metrics or column not in ref.metrics:
+        return MISSING
+    return f"{100 * (row.metrics[column].mean - ref.metrics[column].mean):+.2f}"
+
+
+def _reference(table: Table, tag: str) -> Row | None:
+    return next((r for r in table.rows if r.tag == tag), None)
+
+
+def header(table: Table) -> list[str]:
+    """Column names shared by the markdown and LaTeX renderings."""
+    cols = ["Method", "Trainable (% backbone)", "Adapter (% backbone)"]
+    for column in table.columns:
+        cols += [f"{column} (ours)", f"{column} (paper)"]
+    if table.row_key == "method" and table.columns:
+        cols += [f"Δ vs head ({table.columns[0]})", f"Δ vs full ({table.columns[0]})"]
+    return cols + ["Seeds ok", "s / step", "Peak mem (MB)"]
+
+
+def formatted_rows(table: Table) -> list[list[str]]:
+    """Every row as display strings (metrics ×100, mean ± sample std over seeds)."""
+    head, full = _reference(table, "head"), _reference(table, "full")
+    out = []
+    for row in table.rows:
+        p = row.params
+        cells = [
+            row.label,
+            f"{p['trainable']:,} ({p['trainable_pct']:.3f}%)" if p else MISSING,
+            f"{p['adapter']:,} ({p['adapter_pct']:.3f}%)" if p else MISSING,
+        ]
+        for column in table.columns:
+            cells += [_fmt(row.metrics.get(column)), _paper(table, row, column)]
+        if table.row_key == "method" and table.columns:
+            cells += [_delta(row, head, table.columns[0]), _delta(row, full, table.columns[0])]
+        failed = f", {row.failed} failed" if row.failed else ""
+        cells += [
+            f"{row.ok}/{row.expected}{failed}",
+            _fmt(row.seconds_per_step, scale=1.0, digits=3),
+            _fmt(row.peak_memory_mb, scale=1.0, digits=0),
+        ]
+        out.append(cells)
+    return out
+
+
+def render_markdown(table: Table, command: str) -> str:
+    """A GitHub markdown table with a short header saying what the numbers are."""
+    cols = header(table)
+    lines = [
+        f"# {table.experiment} ({table.profile} profile, backbone {table.backbone})",
+        "",
+        f"Metrics ×100, mean ± sample std over seeds {table.seeds}; test split for the mini profile, GLUE dev "
+        "sets for the paper profile. Paper values: 'unknown' where shared docs/paper-notes.md has none.",
+        f"Generated by `{command}` from results/runs/; do not edit by hand.",
+        "",
+        "| " + " | ".join(cols) + " |",
+        "|" + "|".join("---" for _ in cols) + "|",
+    ]
+    lines += ["| " + " | ".join(cells) + " |" for cells in formatted_rows(table)]
+    return "\n".join(lines) + "\n"
+
+
+def _tex_escape(text: str) -> str:
+    for old, new in (("\\", r"\textbackslash{}"), ("%", r"\%"), ("_", r"\_"), ("&", r"\&"), ("#", r"\#")):
+        text = text.replace(old, new)
+    return text.replace("±", r"$\pm$").replace("Δ", r"$\Delta$").replace("–", "--")
+
+
+def render_latex(table: Table) -> str:
+    """A booktabs tabular of the same cells."""
+    cols = header(table)
+    lines = [
+        r"\begin{tabular}{l" + "r" * (len(cols) - 1) + "}",
+        r"\toprule",
+        " & ".join(_tex_escape(c) for c in cols) + r" \\",
+        r"\midrule",
+    ]
+    lines += [" & ".join(_tex_escape(c) for c in cells) + r" \\" for cells in formatted_rows(table)]
+    lines += [r"\bottomrule", r"\end{tabular}"]
+    return "\n".join(lines) + "\n"
+
+
+def write_csv(table: Table, path: Path) -> None:
+    """Machine-readable figures: one line per row, mean/std/n per metric, raw parameter counts."""
+    fields = ["row", "label", "tag", "trainable", "adapter", "backbone", "trainable_pct", "adapter_pct"]
+    for column in table.columns:
+        fields += [f"{column}_mean", f"{column}_std", f"{column}_n", f"{column}_paper"]
+    fields += ["ok", "failed", "expected", "seconds_per_step_mean", "peak_memory_mb_mean"]
+    with path.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=fields)
+        writer.writeheader()
+        for row in table.rows:
+            line: dict[str, Any] = {"row": row.key, "label": row.label, "tag": row.tag}
+            line.update({k: row.params.get(k, "") for k in fields[3:8]})
+            for column in table.columns:
+                stat = row.metrics.get(column, Stat())
+                line[f"{column}_mean"] = "" if not stat.values else stat.mean
+                line[f"{column}_std"] = "" if not stat.values else stat.std
+                line[f"{column}_n"] = len(stat.values)
+                line[f"{column}_paper"] = _paper(table, row, column)
+            line.update(ok=row.ok, failed=row.failed, expected=row.expected)
+            line["seconds_per_step_mean"] = "" if not row.seconds_per_step.values else row.seconds_per_step.mean
+            line["peak_memory_mb_mean"] = "" if not row.peak_memory_mb.values else row.peak_memory_mb.mean
+            writer.writerow(line)
+
+
+def table_stem(table: Table) -> str:
+    """results/<experiment> for the default mini profile, results/<experiment>_<profile> otherwise."""
+    return table.experiment if table.profile == "mini" else f"{table.experiment}_{table.profile}"
+
+
+def write_tables(table: Table, out_dir: Path, command: str) -> list[Path]:
+    """Write <stem>.md, .csv and .tex; return their paths."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stem = out_dir / table_stem(table)
+    paths = [stem.with_suffix(".md"), stem.with_suffix(".csv"), stem.with_suffix(".tex")]
+    paths[0].write_text(render_markdown(table, command))
+    write_csv(table, paths[1])
+    paths[2].write_text(render_latex(table))
+    return paths

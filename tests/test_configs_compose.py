@@ -1,0 +1,110 @@
+"""Every config file composes through Hydra's compose API, overrides behave, bad names list the valid ones."""
+
+from __future__ import annotations
+
+import pytest
+from hydra import compose, initialize_config_dir
+from hydra.errors import MissingConfigException
+from omegaconf import OmegaConf
+
+from experiments.config import CONFIG_DIR, compose_config, record_path, run_id, table_cells
+
+EXPERIMENTS = sorted(p.stem for p in (CONFIG_DIR / "experiment").glob("*.yaml"))
+PROFILES = sorted(p.stem for p in (CONFIG_DIR / "profile").glob("*.yaml"))
+GROUPS = ("backbone", "method", "task", "trainer", "logger", "launcher")
+
+
+def _options(group: str) -> list[str]:
+    return sorted(p.stem for p in (CONFIG_DIR / group).glob("*.yaml"))
+
+
+def test_there_is_a_language_table_and_two_profiles() -> None:
+    assert "table3_glue" in EXPERIMENTS
+    assert {"mini", "paper"} <= set(PROFILES)
+
+
+@pytest.mark.parametrize("group,option", [(g, o) for g in GROUPS for o in _options(g)])
+def test_every_group_option_composes_and_resolves(group: str, option: str) -> None:
+    cfg = compose_config([f"{group}={option}"])
+    OmegaConf.resolve(cfg)
+    assert cfg.method.tag and cfg.task.name and cfg.backbone.name
+
+
+@pytest.mark.parametrize("experiment", EXPERIMENTS)
+@pytest.mark.parametrize("profile", PROFILES)
+def test_every_experiment_composes_every_cell(experiment: str, profile: str) -> None:
+    overrides = [f"experiment={experiment}", f"profile={profile}"]
+    cfg = compose_config(overrides)
+    assert cfg.experiment_name == experiment and cfg.table.rows and cfg.table.tasks
+    cells = list(table_cells(cfg, overrides, seeds=False))
+    assert len(cells) == len(cfg.table.rows) * len(cfg.table.tasks)
+    # Every row on the first task and every task on the first row: each file is composed at least once.
+    first_row, first_task = str(cfg.table.rows[0]), str(cfg.table.tasks[0])
+    cells = [c for c in cells if c.row == first_row or c.task == first_task]
+    ids = set()
+    for cell in cells:
+        cell_cfg = compose_config(cell.overrides)
+        OmegaConf.resolve(cell_cfg)
+        assert cell_cfg.task.name == cell.task
+        assert cell_cfg.trainer.learning_rate > 0
+        ids.add(run_id(cell_cfg))
+    assert len(ids) == len(cells), "every cell of a table must be a distinct run"
+
+
+@pytest.mark.parametrize("experiment", EXPERIMENTS)
+def test_sweeper_params_come_from_the_table(experiment: str) -> None:
+    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+        cfg = compose(config_name="config", overrides=[f"experiment={experiment}"], return_hydra_config=True)
+    params = cfg.hydra.sweeper.params
+    assert params[cfg.table.row_key] == ",".join(str(r) for r in cfg.table.rows)
+    assert params.seed == ",".join(str(s) for s in cfg.table.seeds)
+    assert params.task == "bbcnews"
+
+
+def test_method_overrides_reach_the_method_config() -> None:
+    cfg = compose_config(["method=flora", "method.rank=16", "method.scale=4"])
+    assert (cfg.method.name, cfg.method.rank, cfg.method.scale, cfg.method.tag) == ("flora", 16, 4, "flora_r16")
+
+
+def test_budget_presets_extend_their_method() -> None:
+    cfg = compose_config(["method=lora_r2"])
+    assert (cfg.method.name, cfg.method.rank, cfg.method.alpha) == ("lora", 2, 4)
+    assert list(cfg.method.target_modules) == list(cfg.backbone.adapter_targets)
+
+
+def test_profiles_pick_backbone_and_task_and_the_command_line_wins() -> None:
+    assert compose_config([]).backbone.name == "minilm_l6"
+    paper = compose_config(["profile=paper", "task=rte"])
+    assert (paper.backbone.name, paper.task.name, paper.trainer.learning_rate) == ("deberta_v3_base", "rte", 1.2e-3)
+    assert compose_config(["profile=paper", "method=full", "task=rte"]).trainer.learning_rate == 2e-5
+
+
+def test_run_id_changes_with_what_changes_the_result_only() -> None:
+    base = compose_config([])
+    assert run_id(base) == run_id(compose_config(["logger=none", "launcher=slurm"]))
+    assert run_id(base) != run_id(compose_config(["seed=1"]))
+    assert run_id(base) != run_id(compose_config(["method.scale=2"]))
+    assert record_path(base).parent == CONFIG_DIR.parent / "results" / "runs"
+
+
+def test_slurm_launcher_uses_submitit() -> None:
+    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+        cfg = compose(config_name="config", overrides=["launcher=slurm"], return_hydra_config=True)
+    assert "submitit" in cfg.hydra.launcher._target_ and cfg.hydra.launcher.gpus_per_node == 1
+
+
+@pytest.mark.parametrize(
+    "group,bad,valid",
+    [
+        ("backbone", "resnet", "minilm_l6"),
+        ("method", "adalora", "flora_r8"),
+        ("task", "imagenet", "cola"),
+        ("experiment", "table99", "table3_glue"),
+        ("profile", "huge", "paper"),
+    ],
+)
+def test_unknown_names_list_the_valid_ones(group: str, bad: str, valid: str) -> None:
+    with pytest.raises(MissingConfigException) as err:
+        compose_config([f"{group}={bad}"])
+    message = str(err.value)
+    assert bad in message and valid in message and "Available options" in message

@@ -217,3 +217,37 @@ def test_dropout_rules_out_merged_path():
 def test_transposed_conv_is_refused_with_a_clear_error():
     with pytest.raises(TypeError, match="transposed convolution"):
         layers.Conv2d(base_layer=nn.ConvTranspose2d(4, 4, 3), ranks=(2, 2, 2, 2), scale=1.0)
+
+
+@st.composite
+def depthwise_case(draw):
+    """Depthwise kernels with zero padding: the merged path's custom weight gradient (flora.layers.fused)."""
+    dims = draw(st.sampled_from([1, 2, 2, 3]))
+    channels = draw(st.integers(2, 5))
+    max_kernel = 5 if dims < 3 else 3
+    kernel = tuple(draw(st.integers(1, max_kernel)) for _ in range(dims))
+    stride = draw(st.integers(1, 3))
+    padding = draw(st.sampled_from([0, 1, 2, 3]))
+    return {
+        "dims": dims,
+        "in_ch": channels,
+        "out_ch": channels,
+        "kernel": kernel,
+        "stride": stride,
+        "dilation": draw(st.integers(1, 2)),
+        "padding": padding,
+        "padding_mode": "zeros",
+        "groups": channels,
+        "size": 9 if dims < 3 else 6,
+        "ranks": (draw(st.integers(1, channels)), 1, *(min(2, k) for k in kernel)),
+        "scale": draw(st.floats(0.05, 4.0)),
+        "bias": draw(st.booleans()),
+        "seed": draw(st.integers(0, 2**16)),
+    }
+
+
+@given(depthwise_case())
+def test_depthwise_merged_path_matches_reference(case):
+    layer, x = build_conv(case)
+    assume(all(case["size"] + 2 * case["padding"] >= case["dilation"] * (k - 1) + 1 for k in case["kernel"]))
+    assert_paths_agree(layer, x, paths=("merged",))

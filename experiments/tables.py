@@ -248,3 +248,17 @@ def write_tables(table: Table, out_dir: Path, command: str) -> list[Path]:
     write_csv(table, paths[1])
     paths[2].write_text(render_latex(table))
     return paths
+
+
+def update_readme(readme: Path, stem: str, markdown: str) -> bool:
+    """Replace the README block between `<!-- results:STEM -->` and `<!-- /results:STEM -->` with the table,
+    so the README shows exactly what the last table command produced. False when the README has no block."""
+    start, end = f"<!-- results:{stem} -->", f"<!-- /results:{stem} -->"
+    text = readme.read_text() if readme.exists() else ""
+    if start not in text or end not in text:
+        return False
+    before, rest = text.split(start, 1)
+    after = rest.split(end, 1)[1]
+    body = "\n".join(line for line in markdown.splitlines() if not line.startswith("# "))
+    readme.write_text(f"{before}{start}\n{body.strip()}\n{end}{after}")
+    return True

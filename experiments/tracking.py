@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
@@ -33,8 +34,11 @@ class WandbTracker(Tracker):
 
 @contextmanager
 def tracking(logger: DictConfig, name: str, config: dict[str, Any]) -> Iterator[Tracker]:
-    """A tracker for one run; the wandb run is always finished, with exit code 1 if the run raised."""
-    if not logger.enabled:
+    """A tracker for one run; the wandb run is always finished, with exit code 1 if the run raised.
+
+    Under torchrun/accelerate only rank 0 logs, so a multi-GPU run is one W&B run.
+    """
+    if not logger.enabled or int(os.environ.get("RANK", "0")) != 0:
         yield Tracker()
         return
     import wandb

@@ -1,4 +1,5 @@
-"""Build results/<experiment>.{md,csv,tex} from the run records of an experiment's table.
+"""Build results/<experiment>.{md,csv,tex} from the run records of an experiment's table (and refresh its
+block in README.md, if the README has one).
 
   python scripts/make_tables.py experiment=table3_glue                 # mini profile
   python scripts/make_tables.py experiment=table3_glue profile=paper   # -> results/table3_glue_paper.*
@@ -13,8 +14,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from experiments.config import compose_config  # noqa: E402
-from experiments.tables import collect, write_tables  # noqa: E402
+from experiments.config import REPO_ROOT, compose_config  # noqa: E402
+from experiments.tables import collect, table_stem, update_readme, write_tables  # noqa: E402
 
 
 def main(argv: list[str]) -> int:
@@ -25,6 +26,10 @@ def main(argv: list[str]) -> int:
     paths = write_tables(table, out_dir, command.strip())
     print(paths[0].read_text())
     print("wrote " + ", ".join(str(p) for p in paths))
+    if out_dir == REPO_ROOT / "results" and update_readme(
+        REPO_ROOT / "README.md", table_stem(table), paths[0].read_text()
+    ):
+        print("updated README.md")
     missing = sum(r.expected - r.ok for r in table.rows)
     if missing:
         print(f"note: {missing} of {sum(r.expected for r in table.rows)} runs have no ok record yet")

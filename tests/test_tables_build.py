@@ -1,0 +1,118 @@
+"""Tables from fixture records: aggregation over seeds, unknown paper values, missing and failed cells,
+and the three output formats. Records are placed where the runner would write them for each table cell."""
+
+from __future__ import annotations
+
+import csv
+import json
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from experiments.config import REPO_ROOT, compose_config, record_path, run_id, table_cells
+from experiments.records import write_record
+from experiments.tables import Table, collect, write_tables
+
+TEMPLATE = json.loads((Path(__file__).parent / "fixtures" / "run_record.json").read_text())
+ACCURACY = {"head": 0.80, "full": 0.95, "flora_r8": 0.93}
+
+
+def _write_fixture_records(runs_dir: Path, missing: set[str] = frozenset(), failed: set[str] = frozenset()) -> None:
+    overrides = ["experiment=table3_glue", f"paths.runs_dir={runs_dir}"]
+    for cell in table_cells(compose_config(overrides), overrides):
+        cfg = compose_config(cell.overrides)
+        if cell.row in missing:
+            continue
+        record = json.loads(json.dumps(TEMPLATE)) | {"run_id": run_id(cfg), "method": cfg.method.tag, "seed": cell.seed}
+        record["metrics"]["test_accuracy"] = ACCURACY.get(cell.row, 0.9) + 0.01 * cell.seed
+        if cell.row in failed and cell.seed == 0:
+            record = {"status": "failed", "error": "NonFiniteLossError: at step 3"}
+        write_record(record_path(cfg), record)
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("tables")
+    _write_fixture_records(root / "runs", missing={"dora_r2"}, failed={"lora_r2"})
+    return root
+
+
+@pytest.fixture(scope="module")
+def table(results: Path) -> Table:
+    return collect(["experiment=table3_glue", f"paths.runs_dir={results / 'runs'}"])
+
+
+def test_rows_aggregate_seeds_in_config_order(table: Table) -> None:
+    assert [r.key for r in table.rows] == list(compose_config(["experiment=table3_glue"]).table.rows)
+    flora = next(r for r in table.rows if r.key == "flora_r8")
+    accs = flora.metrics["bbcnews/test_accuracy"]
+    assert accs.values == pytest.approx([0.93, 0.94, 0.95])
+    assert accs.mean == pytest.approx(0.94) and accs.std == pytest.approx(statistics.stdev([0.93, 0.94, 0.95]))
+    assert (flora.ok, flora.failed, flora.expected) == (3, 0, 3)
+    lora = next(r for r in table.rows if r.key == "lora_r2")
+    assert (lora.ok, lora.failed) == (2, 1)
+    assert next(r for r in table.rows if r.key == "dora_r2").ok == 0
+
+
+def test_outputs_mark_paper_values_unknown_and_missing_cells(table: Table, tmp_path: Path) -> None:
+    md, csv_path, tex = write_tables(table, tmp_path, "make_tables test")
+    text = md.read_text()
+    assert md.name == "table3_glue.md" and "unknown" in text and "make_tables test" in text
+    flora_line = next(line for line in text.splitlines() if line.startswith("| FLoRA (r=8)"))
+    assert "94.00 ± 1.00" in flora_line and "+13.00" in flora_line and "-2.00" in flora_line
+    assert "0/3" in next(line for line in text.splitlines() if line.startswith("| DoRA (r=2)"))
+    assert "2/3, 1 failed" in next(line for line in text.splitlines() if line.startswith("| LoRA (r=2)"))
+    rows = list(csv.DictReader(csv_path.open()))
+    assert len(rows) == len(table.rows)
+    head = next(r for r in rows if r["row"] == "head")
+    assert float(head["bbcnews/test_accuracy_mean"]) == pytest.approx(0.81)
+    assert head["bbcnews/test_accuracy_paper"] == "unknown" and head["bbcnews/test_accuracy_n"] == "3"
+    latex = tex.read_text()
+    assert latex.startswith(r"\begin{tabular}") and r"$\pm$" in latex and r"\bottomrule" in latex
+
+
+def test_records_of_other_configs_are_not_mixed_in(results: Path) -> None:
+    tiny = compose_config(["method=flora_r8", "trainer.max_steps=1", f"paths.runs_dir={results / 'runs'}"])
+    write_record(record_path(tiny), json.loads(json.dumps(TEMPLATE)) | {"metrics": {"test_accuracy": 0.0}})
+    table = collect(["experiment=table3_glue", f"paths.runs_dir={results / 'runs'}"])
+    flora = next(r for r in table.rows if r.key == "flora_r8")
+    assert min(flora.metrics["bbcnews/test_accuracy"].values) == pytest.approx(0.93)
+
+
+def test_cli_writes_the_table_and_says_what_is_missing(results: Path, tmp_path: Path) -> None:
+    result = subprocess.run(
+        [
+            sys.executable,
+            "scripts/make_tables.py",
+            "experiment=table3_glue",
+            f"paths.runs_dir={results / 'runs'}",
+            f"paths.results_dir={tmp_path}",
+        ],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert (tmp_path / "table3_glue.md").exists() and (tmp_path / "table3_glue.tex").exists()
+    assert "runs have no ok record yet" in result.stdout
+
+
+def test_a_table_without_any_record_exits_nonzero(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [
+            sys.executable,
+            "scripts/make_tables.py",
+            "experiment=sweep_rank",
+            f"paths.runs_dir={tmp_path}",
+            f"paths.results_dir={tmp_path}",
+        ],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 1 and (tmp_path / "sweep_rank.md").exists()

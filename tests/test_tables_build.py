@@ -14,7 +14,7 @@ import pytest
 
 from experiments.config import REPO_ROOT, compose_config, record_path, run_id, table_cells
 from experiments.records import write_record
-from experiments.tables import Table, collect, write_tables
+from experiments.tables import Table, collect, update_readme, write_tables
 
 TEMPLATE = json.loads((Path(__file__).parent / "fixtures" / "run_record.json").read_text())
 ACCURACY = {"head": 0.80, "full": 0.95, "flora_r8": 0.93}
@@ -116,3 +116,12 @@ def test_a_table_without_any_record_exits_nonzero(tmp_path: Path) -> None:
         timeout=300,
     )
     assert result.returncode == 1 and (tmp_path / "sweep_rank.md").exists()
+
+
+def test_readme_block_is_replaced_and_other_text_kept(tmp_path: Path) -> None:
+    readme = tmp_path / "README.md"
+    readme.write_text("intro\n<!-- results:t3 -->\nold\n<!-- /results:t3 -->\noutro\n")
+    assert update_readme(readme, "t3", "# title\n\n| a |\n|---|\n| 1 |\n")
+    text = readme.read_text()
+    assert text.startswith("intro\n") and text.endswith("outro\n") and "old" not in text and "| 1 |" in text
+    assert "# title" not in text and not update_readme(readme, "other", "x")

@@ -29,7 +29,7 @@ from torch import nn
 
 from flora.functional import fold_kernel, mode_product
 from flora.layers.base import FloraLayer, GeometryDelta
-from flora.layers.fused import DepthwiseConv, FactoredConvUpdate
+from flora.layers.fused import DepthwiseConv, FactoredConv
 
 _CONV_FN = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
 
@@ -85,30 +85,27 @@ class ConvDelta(GeometryDelta):
         return tuple(reversed(pads[::2]))
 
     def _fold_input(self) -> bool:
-        """Fold A_in into the core kernel when the kernel over all input channels is the cheaper first op.
+        """Fold A_in into the core kernel when it does not reduce the channels (r_in = in, e.g. an RGB stem).
 
-        True for few input channels (an RGB stem): the 1x1 projection at input resolution then costs more
-        than running the small kernel on the input directly.
+        A 1x1 projection that keeps every channel only adds a pass over the input; otherwise the projection
+        stays a batched matmul, which on the CPU beats oneDNN's backward of a conv into few channels.
         """
-        out_size, in_size, *kernel = self.weight_shape
-        r_out, r_in = self.ranks[0], self.ranks[1]
-        folded = in_size * r_out * math.prod(kernel)
-        return folded <= in_size * r_in * math.prod(self.stride) + r_out * r_in * math.prod(kernel)
+        return self.ranks[1] == self.weight_shape[1] * self.groups
 
     def factored_forward(self, base_layer: nn.Module, x: torch.Tensor) -> torch.Tensor:
-        """Ungrouped zero-padded convs run the update as one memory-lean node (``flora.layers.fused``)."""
+        """Ungrouped zero-padded convs without dropout run base op and update as one node (``flora.layers.fused``)."""
         padding = self._zero_padding()
-        if self.groups != 1 or padding is None:
+        if self.groups != 1 or padding is None or not isinstance(self.dropout, nn.Identity):
             return super().factored_forward(base_layer, x)
-        result = base_layer(x)
-        out_factor, in_factor, *kernel_factors = (f.to(result.dtype) for f in self.factors)
-        kernel = fold_kernel(self.scale * self.core.to(result.dtype), kernel_factors)
+        weight = base_layer.weight
+        out_factor, in_factor, *kernel_factors = (f.to(weight.dtype) for f in self.factors)
+        kernel = fold_kernel(self.scale * self.core.to(weight.dtype), kernel_factors)
         if self._fold_input():
             kernel, project_in = mode_product(kernel, in_factor, 1), None
         else:
             project_in = in_factor.t()
         geometry = (self.stride, padding, self.dilation)
-        return FactoredConvUpdate.apply(result, self.dropout(x), project_in, kernel, out_factor, geometry)
+        return FactoredConv.apply(x, weight, base_layer.bias, project_in, kernel, out_factor, geometry)
 
     def weight_forward(self, base_layer: nn.Module, x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
         out_size, in_per_group = self.weight_shape[:2]

@@ -1,12 +1,12 @@
-"""The factored conv update as one autograd node: base_out + A_out * core_conv(A_in * x), memory-lean.
+"""Fused autograd nodes for conv adapters: the factored update with its base conv, and a depthwise conv.
 
 Autograd on the three small convs would keep both rank-sized hidden tensors alive until backward (for a
 256-channel conv at rank 16 that is 2 x 16/256 = 12.5% of the input activation, beyond the 10% budget of
 issue 4), and on the CPU the backward of a 1x1 conv goes through oneDNN's generic convolution, which is slower
 than the batched matmul it really is. This node saves only the input (which the frozen base conv keeps anyway)
 and the small weights, recomputes the hidden tensors in backward (a few percent of the base op's multiply-adds),
-runs the pointwise projections as batched matmuls, and adds the update into the base output with one fused
-``baddbmm`` instead of a separate full-size add.
+runs the pointwise projections as batched matmuls, and accumulates the update into the base output (and its
+input gradient into the base input gradient) in place with ``baddbmm_`` instead of separate full-size adds.
 """
 
 from __future__ import annotations
@@ -35,46 +35,64 @@ def _batch_outer(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return torch.bmm(a, b.transpose(1, 2)).sum(0)
 
 
-class FactoredConvUpdate(torch.autograd.Function):
-    """y = base_out + w_out @ conv(w_in @ x, kernel); ``w_in`` may be None (folded into ``kernel``).
+class FactoredConv(torch.autograd.Function):
+    """conv(x, weight, bias) + w_out @ conv(w_in @ x, kernel) for an ungrouped, zero-padded conv.
 
-    The core conv has zero padding given as integers (other padding modes take the plain autograd path).
+    ``w_in`` may be None (folded into ``kernel``). Owning the base conv lets the update be accumulated in place
+    into the base output, and the adapter's input gradient in place into the base conv's input gradient, so
+    neither needs a full-size temporary or a separate add.
     """
 
     @staticmethod
     def forward(
         ctx,
-        base_out: torch.Tensor,
         x: torch.Tensor,
+        weight: torch.Tensor,
+        bias: torch.Tensor | None,
         w_in: torch.Tensor | None,
         kernel: torch.Tensor,
         w_out: torch.Tensor,
         geometry: tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]],
     ) -> torch.Tensor:
         stride, padding, dilation = geometry
+        conv = _CONV_FN[x.dim() - 2]
+        out = conv(x, weight, bias, stride=stride, padding=padding, dilation=dilation)
         projected = x if w_in is None else _project(w_in, x)
-        hidden = _CONV_FN[x.dim() - 2](projected, kernel, stride=stride, padding=padding, dilation=dilation)
+        hidden = conv(projected, kernel, stride=stride, padding=padding, dilation=dilation)
         n, r_out = hidden.shape[:2]
-        out = torch.baddbmm(
-            base_out.reshape(n, base_out.shape[1], -1), w_out.expand(n, -1, -1), hidden.reshape(n, r_out, -1)
-        )
+        out = _accumulate(out, w_out, hidden.reshape(n, r_out, -1))
         ctx.geometry = geometry
-        ctx.save_for_backward(x, w_in, kernel, w_out)
-        return out.reshape(base_out.shape)
+        ctx.has_bias = bias is not None
+        ctx.save_for_backward(x, weight, w_in, kernel, w_out)
+        return out
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor):
-        x, w_in, kernel, w_out = ctx.saved_tensors
+        x, weight, w_in, kernel, w_out = ctx.saved_tensors
         stride, padding, dilation = ctx.geometry
-        need_x, need_w_in = ctx.needs_input_grad[1], ctx.needs_input_grad[2]
+        need = ctx.needs_input_grad
+        no_output_padding = [0] * len(stride)
         n = grad.shape[0]
+        grad = grad.contiguous()
         grad_flat = grad.reshape(n, grad.shape[1], -1)
+        grad_x, grad_weight, grad_bias = torch.ops.aten.convolution_backward(
+            grad,
+            x,
+            weight,
+            [weight.shape[0]] if ctx.has_bias else None,
+            stride,
+            padding,
+            dilation,
+            False,
+            no_output_padding,
+            1,
+            [need[0], need[1], ctx.has_bias and need[2]],
+        )
         projected = x if w_in is None else _project(w_in, x)
         hidden = _CONV_FN[x.dim() - 2](projected, kernel, stride=stride, padding=padding, dilation=dilation)
-        hidden_flat = hidden.reshape(n, hidden.shape[1], -1)
-        grad_w_out = _batch_outer(grad_flat, hidden_flat) if ctx.needs_input_grad[4] else None
+        grad_w_out = _batch_outer(grad_flat, hidden.reshape(n, hidden.shape[1], -1)) if need[5] else None
         grad_hidden = _project(w_out.t(), grad_flat).reshape(hidden.shape)
-        need_projected = need_x or (w_in is not None and need_w_in)
+        need_projected = need[0] or (w_in is not None and need[3])
         grad_projected, grad_kernel, _ = torch.ops.aten.convolution_backward(
             grad_hidden,
             projected,
@@ -84,20 +102,30 @@ class FactoredConvUpdate(torch.autograd.Function):
             padding,
             dilation,
             False,
-            [0] * len(stride),
+            no_output_padding,
             1,
-            [need_projected, ctx.needs_input_grad[3], False],
+            [need_projected, need[4], False],
         )
-        grad_x = grad_w_in = None
+        grad_w_in = None
         if w_in is None:
-            grad_x = grad_projected if need_x else None
+            if need[0]:
+                grad_x = grad_x + grad_projected
         elif grad_projected is not None:
             gp = grad_projected.reshape(n, grad_projected.shape[1], -1)
-            if need_x:
-                grad_x = _project(w_in.t(), gp).reshape(x.shape)
-            if need_w_in:
+            if need[0]:
+                grad_x = _accumulate(grad_x, w_in.t(), gp)
+            if need[3]:
                 grad_w_in = _batch_outer(gp, x.reshape(n, x.shape[1], -1))
-        return grad, grad_x, grad_w_in, grad_kernel, grad_w_out, None
+        return grad_x, grad_weight, grad_bias, grad_w_in, grad_kernel, grad_w_out, None
+
+
+def _accumulate(target: torch.Tensor, weight: torch.Tensor, hidden: torch.Tensor) -> torch.Tensor:
+    """target += weight @ hidden per batch element, in place when target's layout allows it."""
+    n = target.shape[0]
+    if target.is_contiguous():
+        target.view(n, target.shape[1], -1).baddbmm_(weight.expand(n, -1, -1), hidden)
+        return target
+    return target + torch.bmm(weight.expand(n, -1, -1), hidden).reshape(target.shape)
 
 
 def depthwise_weight_grad(
@@ -106,14 +134,18 @@ def depthwise_weight_grad(
     """Weight gradient of a depthwise conv [C, 1, *k], computed as a depthwise conv *forward*.
 
     Folding the batch into the channels turns sum_n corr(x[n, c], grad[n, c]) into one grouped conv of the
-    padded input with the output gradient as kernel (stride and dilation swap roles). On the CPU this runs
-    at the speed of the forward, about 10x faster than oneDNN's depthwise weight-gradient kernel.
+    input (a view, zero-padded by the conv itself) with the output gradient as kernel (stride and dilation
+    swap roles). On the CPU this runs at the speed of the forward, about 10x faster than oneDNN's depthwise
+    weight-gradient kernel.
     """
-    n, c, dims = x.shape[0], x.shape[1], x.dim() - 2
-    pads = [p for size in reversed(padding) for p in (size, size)]
-    padded = F.pad(x, pads).reshape(1, n * c, *[x.shape[2 + i] + 2 * padding[i] for i in range(dims)])
-    taps = _CONV_FN[dims](
-        padded, grad.reshape(n * c, 1, *grad.shape[2:]), stride=dilation, dilation=stride, groups=n * c
+    n, c = x.shape[:2]
+    taps = _CONV_FN[x.dim() - 2](
+        x.reshape(1, n * c, *x.shape[2:]),
+        grad.reshape(n * c, 1, *grad.shape[2:]),
+        padding=padding,
+        stride=dilation,
+        dilation=stride,
+        groups=n * c,
     )
     taps = taps.reshape(n, c, *taps.shape[2:]).sum(0)
     return taps[(slice(None), *(slice(0, k) for k in kernel))].unsqueeze(1)

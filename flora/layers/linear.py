@@ -44,6 +44,20 @@ class LinearDelta(GeometryDelta):
         in_factor = self.factors[self.in_mode].to(x.dtype)
         return F.linear(F.linear(x, in_factor.t()), self.output_projection().to(x.dtype))
 
+    def factored_forward(self, base_layer: nn.Module, x: torch.Tensor) -> torch.Tensor:
+        """Run the base op on the flattened tokens and accumulate the update into its fresh output in place.
+
+        Out of place, the update costs a full-size write and a full-size add on top of its two thin matmuls;
+        the in-place ``addmm_`` acts on a tensor this method created (not a view), so autograd needs no copies.
+        """
+        if not isinstance(self.dropout, nn.Identity):
+            return super().factored_forward(base_layer, x)
+        flat = x.reshape(-1, x.shape[-1])
+        result = self.weight_forward(base_layer, flat, base_layer.weight)
+        hidden = F.linear(flat, self.factors[self.in_mode].to(x.dtype).t())
+        result.addmm_(hidden, self.output_projection().to(result.dtype).t())
+        return result.view(*x.shape[:-1], result.shape[-1])
+
     def weight_forward(self, base_layer: nn.Module, x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
         if self.transposed:
             return F.linear(x, weight.t(), base_layer.bias)

@@ -58,7 +58,7 @@ def test_sweeper_params_come_from_the_table(experiment: str) -> None:
     params = cfg.hydra.sweeper.params
     assert params[cfg.table.row_key] == ",".join(str(r) for r in cfg.table.rows)
     assert params.seed == ",".join(str(s) for s in cfg.table.seeds)
-    assert params.task == "bbcnews"
+    assert params.task == ",".join(str(t) for t in cfg.table.tasks)
 
 
 def test_method_overrides_reach_the_method_config() -> None:

@@ -19,20 +19,55 @@ import torch.nn.functional as F
 _CONV_FN = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
 
 
-def _project(weight: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    """1x1 map over channels: weight [r, C] applied to x [N, C, *S] -> [N, r, *S].
+def _rows(t: torch.Tensor) -> torch.Tensor | None:
+    """[N, C, *S] as a [N * prod(S), C] view when channels are the fastest axis (channels-last), else None.
 
-    An explicit bmm over the broadcast weight: ``torch.matmul`` would fold [N, C, L] into [N * L, C] and copy
-    the whole activation twice.
+    timm's ConvNeXt hands its pointwise convs permuted (channels-last) tensors; treating them as row matrices
+    keeps every projection a single GEMM on a view instead of a layout copy.
     """
+    moved = t.movedim(1, -1)
+    return moved.reshape(-1, t.shape[1]) if moved.is_contiguous() else None
+
+
+def _project(weight: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """1x1 map over channels: weight [r, C] applied to x [N, C, *S] -> [N, r, *S], in x's memory layout.
+
+    Channels-first inputs use an explicit bmm over the broadcast weight: ``torch.matmul`` would fold
+    [N, C, L] into [N * L, C] and copy the whole activation twice.
+    """
+    rows = _rows(x)
+    if rows is not None:
+        return (rows @ weight.t()).reshape(x.shape[0], *x.shape[2:], -1).movedim(-1, 1)
     n = x.shape[0]
     out = torch.bmm(weight.expand(n, -1, -1), x.reshape(n, x.shape[1], -1))
     return out.reshape(n, -1, *x.shape[2:])
 
 
-def _batch_outer(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """sum over batch and positions of a [N, P, L] times b [N, Q, L]^T -> [P, Q], without a full-size copy."""
-    return torch.bmm(a, b.transpose(1, 2)).sum(0)
+def _outer(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """sum over batch and positions of a [N, P, *S] times b [N, Q, *S] -> [P, Q], without full-size copies."""
+    rows_a, rows_b = _rows(a), _rows(b)
+    if rows_a is not None and rows_b is not None:
+        return rows_a.t() @ rows_b
+    if a.is_contiguous() and b.is_contiguous():
+        n = a.shape[0]
+        return torch.bmm(a.reshape(n, a.shape[1], -1), b.reshape(n, b.shape[1], -1).transpose(1, 2)).sum(0)
+    return a.movedim(1, -1).reshape(-1, a.shape[1]).t() @ b.movedim(1, -1).reshape(-1, b.shape[1])
+
+
+def _accumulate(target: torch.Tensor, weight: torch.Tensor, hidden: torch.Tensor) -> torch.Tensor:
+    """target += weight @ hidden over channels, in place when target's layout allows it (target is ours)."""
+    rows = _rows(target)
+    if rows is not None:
+        hidden_rows = _rows(hidden)
+        if hidden_rows is None:
+            hidden_rows = hidden.movedim(1, -1).reshape(-1, hidden.shape[1])
+        rows.addmm_(hidden_rows, weight.t())
+        return target
+    if target.is_contiguous():
+        n = target.shape[0]
+        target.view(n, target.shape[1], -1).baddbmm_(weight.expand(n, -1, -1), hidden.reshape(n, hidden.shape[1], -1))
+        return target
+    return target + _project(weight, hidden)
 
 
 class FactoredConv(torch.autograd.Function):
@@ -59,8 +94,7 @@ class FactoredConv(torch.autograd.Function):
         out = conv(x, weight, bias, stride=stride, padding=padding, dilation=dilation)
         projected = x if w_in is None else _project(w_in, x)
         hidden = conv(projected, kernel, stride=stride, padding=padding, dilation=dilation)
-        n, r_out = hidden.shape[:2]
-        out = _accumulate(out, w_out, hidden.reshape(n, r_out, -1))
+        out = _accumulate(out, w_out, hidden)
         ctx.geometry = geometry
         ctx.has_bias = bias is not None
         ctx.save_for_backward(x, weight, w_in, kernel, w_out)
@@ -72,9 +106,6 @@ class FactoredConv(torch.autograd.Function):
         stride, padding, dilation = ctx.geometry
         need = ctx.needs_input_grad
         no_output_padding = [0] * len(stride)
-        n = grad.shape[0]
-        grad = grad.contiguous()
-        grad_flat = grad.reshape(n, grad.shape[1], -1)
         grad_x, grad_weight, grad_bias = torch.ops.aten.convolution_backward(
             grad,
             x,
@@ -90,8 +121,8 @@ class FactoredConv(torch.autograd.Function):
         )
         projected = x if w_in is None else _project(w_in, x)
         hidden = _CONV_FN[x.dim() - 2](projected, kernel, stride=stride, padding=padding, dilation=dilation)
-        grad_w_out = _batch_outer(grad_flat, hidden.reshape(n, hidden.shape[1], -1)) if need[5] else None
-        grad_hidden = _project(w_out.t(), grad_flat).reshape(hidden.shape)
+        grad_w_out = _outer(grad, hidden) if need[5] else None
+        grad_hidden = _project(w_out.t(), grad)
         need_projected = need[0] or (w_in is not None and need[3])
         grad_projected, grad_kernel, _ = torch.ops.aten.convolution_backward(
             grad_hidden,
@@ -111,21 +142,11 @@ class FactoredConv(torch.autograd.Function):
             if need[0]:
                 grad_x = grad_x + grad_projected
         elif grad_projected is not None:
-            gp = grad_projected.reshape(n, grad_projected.shape[1], -1)
             if need[0]:
-                grad_x = _accumulate(grad_x, w_in.t(), gp)
+                grad_x = _accumulate(grad_x, w_in.t(), grad_projected)
             if need[3]:
-                grad_w_in = _batch_outer(gp, x.reshape(n, x.shape[1], -1))
+                grad_w_in = _outer(grad_projected, x)
         return grad_x, grad_weight, grad_bias, grad_w_in, grad_kernel, grad_w_out, None
-
-
-def _accumulate(target: torch.Tensor, weight: torch.Tensor, hidden: torch.Tensor) -> torch.Tensor:
-    """target += weight @ hidden per batch element, in place when target's layout allows it."""
-    n = target.shape[0]
-    if target.is_contiguous():
-        target.view(n, target.shape[1], -1).baddbmm_(weight.expand(n, -1, -1), hidden)
-        return target
-    return target + torch.bmm(weight.expand(n, -1, -1), hidden).reshape(target.shape)
 
 
 def depthwise_weight_grad(

@@ -92,6 +92,10 @@ class ConvDelta(GeometryDelta):
         """
         return self.ranks[1] == self.weight_shape[1] * self.groups
 
+    def _pointwise(self, padding: tuple[int, ...]) -> bool:
+        """A 1x1 conv with unit stride and no padding: its core is a matrix that folds into A_out."""
+        return all(k == 1 for k in self.weight_shape[2:]) and set(self.stride) == {1} and set(padding) == {0}
+
     def factored_forward(self, base_layer: nn.Module, x: torch.Tensor) -> torch.Tensor:
         """Ungrouped zero-padded convs without dropout run base op and update as one node (``flora.layers.fused``)."""
         padding = self._zero_padding()
@@ -104,6 +108,8 @@ class ConvDelta(GeometryDelta):
             kernel, project_in = mode_product(kernel, in_factor, 1), None
         else:
             project_in = in_factor.t()
+        if self._pointwise(padding):
+            out_factor, kernel = out_factor @ kernel.reshape(kernel.shape[:2]), None
         geometry = (self.stride, padding, self.dilation)
         return FactoredConv.apply(x, weight, base_layer.bias, project_in, kernel, out_factor, geometry)
 

@@ -73,9 +73,10 @@ def _accumulate(target: torch.Tensor, weight: torch.Tensor, hidden: torch.Tensor
 class FactoredConv(torch.autograd.Function):
     """conv(x, weight, bias) + w_out @ conv(w_in @ x, kernel) for an ungrouped, zero-padded conv.
 
-    ``w_in`` may be None (folded into ``kernel``). Owning the base conv lets the update be accumulated in place
-    into the base output, and the adapter's input gradient in place into the base conv's input gradient, so
-    neither needs a full-size temporary or a separate add.
+    ``w_in`` may be None (folded into ``kernel``); ``kernel`` may be None for a pointwise conv, whose core is
+    then folded into ``w_out`` (the update is two thin matmuls, as for a Linear). Owning the base conv lets the
+    update be accumulated in place into the base output, and the adapter's input gradient in place into the
+    base conv's input gradient, so neither needs a full-size temporary or a separate add.
     """
 
     @staticmethod
@@ -85,7 +86,7 @@ class FactoredConv(torch.autograd.Function):
         weight: torch.Tensor,
         bias: torch.Tensor | None,
         w_in: torch.Tensor | None,
-        kernel: torch.Tensor,
+        kernel: torch.Tensor | None,
         w_out: torch.Tensor,
         geometry: tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]],
     ) -> torch.Tensor:
@@ -93,7 +94,9 @@ class FactoredConv(torch.autograd.Function):
         conv = _CONV_FN[x.dim() - 2]
         out = conv(x, weight, bias, stride=stride, padding=padding, dilation=dilation)
         projected = x if w_in is None else _project(w_in, x)
-        hidden = conv(projected, kernel, stride=stride, padding=padding, dilation=dilation)
+        hidden = (
+            projected if kernel is None else conv(projected, kernel, stride=stride, padding=padding, dilation=dilation)
+        )
         out = _accumulate(out, w_out, hidden)
         ctx.geometry = geometry
         ctx.has_bias = bias is not None
@@ -120,23 +123,29 @@ class FactoredConv(torch.autograd.Function):
             [need[0], need[1], ctx.has_bias and need[2]],
         )
         projected = x if w_in is None else _project(w_in, x)
-        hidden = _CONV_FN[x.dim() - 2](projected, kernel, stride=stride, padding=padding, dilation=dilation)
+        conv = _CONV_FN[x.dim() - 2]
+        hidden = (
+            projected if kernel is None else conv(projected, kernel, stride=stride, padding=padding, dilation=dilation)
+        )
         grad_w_out = _outer(grad, hidden) if need[5] else None
         grad_hidden = _project(w_out.t(), grad)
         need_projected = need[0] or (w_in is not None and need[3])
-        grad_projected, grad_kernel, _ = torch.ops.aten.convolution_backward(
-            grad_hidden,
-            projected,
-            kernel,
-            None,
-            stride,
-            padding,
-            dilation,
-            False,
-            no_output_padding,
-            1,
-            [need_projected, need[4], False],
-        )
+        if kernel is None:
+            grad_projected, grad_kernel = grad_hidden, None
+        else:
+            grad_projected, grad_kernel, _ = torch.ops.aten.convolution_backward(
+                grad_hidden,
+                projected,
+                kernel,
+                None,
+                stride,
+                padding,
+                dilation,
+                False,
+                no_output_padding,
+                1,
+                [need_projected, need[4], False],
+            )
         grad_w_in = None
         if w_in is None:
             if need[0]:

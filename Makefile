@@ -44,3 +44,14 @@ sweep-scale: setup
 sweep-rank: setup
 	$(RUN) -m experiment=sweep_rank $(ARGS)
 	$(TABLE) experiment=sweep_rank $(ARGS)
+
+# The efficiency table (issue 4): results/table5_efficiency.{md,csv} and results/figures/table5_efficiency.png.
+# Options go in BENCH_ARGS, e.g. BENCH_ARGS="--threads 1" or BENCH_ARGS="--device cuda".
+.PHONY: reproduce-table-5 bench-quick
+BENCH_ARGS ?=
+reproduce-table-5: setup
+	$(PY) scripts/benchmark_efficiency.py $(BENCH_ARGS)
+
+# Tiny shapes and two repetitions: checks the harness end to end in under a minute; writes to /tmp.
+bench-quick: setup
+	$(PY) scripts/benchmark_efficiency.py --quick --threads 1 --out-dir /tmp/table5-quick $(BENCH_ARGS)

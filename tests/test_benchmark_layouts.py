@@ -38,12 +38,17 @@ def _randomised(layer: nn.Module) -> nn.Module:
 
 
 @pytest.mark.parametrize("channels_last", [False, True])
-@pytest.mark.parametrize(("c_in", "k", "stride", "padding"), [(6, 3, 1, 1), (6, 2, 2, 0), (3, 4, 4, 0), (5, 1, 1, 0)])
+@pytest.mark.parametrize(
+    ("c_in", "k", "stride", "padding"),
+    [(6, 3, 1, 1), (6, 2, 2, 0), (3, 4, 4, 0), (5, 1, 1, 0), (32, 3, 1, 1), (32, 1, 1, 0)],
+)
 def test_fused_factored_conv_on_every_layout(channels_last, c_in, k, stride, padding):
     torch.manual_seed(0)
     base = nn.Conv2d(c_in, 8, k, stride=stride, padding=padding).requires_grad_(False)
+    # r_in = 2 on 32 channels is small enough that the fused node keeps the projection instead of recomputing
+    r_in = 2 if c_in >= 32 else min(3, c_in)
     layer = _randomised(
-        layers.Conv2d(base_layer=base, ranks=(4, min(3, c_in), 2 if k > 1 else 1, 2 if k > 1 else 1), scale=2.0)
+        layers.Conv2d(base_layer=base, ranks=(4, r_in, 2 if k > 1 else 1, 2 if k > 1 else 1), scale=2.0)
     )
     x = torch.randn(2, c_in, 8, 8)
     if channels_last:

@@ -32,6 +32,9 @@ from flora.layers.base import FloraLayer, GeometryDelta
 from flora.layers.fused import DepthwiseConv, FactoredConv
 
 _CONV_FN = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
+# The fused node keeps the rank-sized projection A_in x for backward when it is at most 1/16 of the input
+# (r_in <= in/16, within issue 4's 10% memory budget), and recomputes it (one thin matmul) otherwise.
+KEEP_PROJECTION_RATIO = 16
 
 
 class ConvDelta(GeometryDelta):
@@ -72,6 +75,20 @@ class ConvDelta(GeometryDelta):
         project_out = out_factor.reshape(-1, r_out, *ones)
         return self._conv(hidden, project_out, groups=groups)
 
+    def _core_kernel(self, dtype: torch.dtype) -> torch.Tensor:
+        """s * G folded with the spatial factors, (r_out, r_in, k...): the kernel of the core conv.
+
+        For 2-D kernels two broadcast matmuls (A_k1 G A_k2^T per channel pair) replace the generic chain of
+        mode products, whose moves and copies are a visible share of a small model's step on the CPU.
+        """
+        core = self.scale * self.core.to(dtype)
+        kernel_factors = [f.to(dtype) for f in self.factors[2:]]
+        if self.spatial_dims != 2:
+            return fold_kernel(core, kernel_factors)
+        r_out, r_in, p, q = core.shape
+        folded = torch.matmul(torch.matmul(kernel_factors[0], core.reshape(r_out * r_in, p, q)), kernel_factors[1].t())
+        return folded.reshape(r_out, r_in, *folded.shape[1:])
+
     def _zero_padding(self) -> tuple[int, ...] | None:
         """The padding as symmetric integers when the conv zero-pads that way; else None (asymmetric 'same',
         reflect, replicate, circular), which the fused nodes leave to the plain autograd path."""
@@ -102,8 +119,8 @@ class ConvDelta(GeometryDelta):
         if self.groups != 1 or padding is None or not isinstance(self.dropout, nn.Identity):
             return super().factored_forward(base_layer, x)
         weight = base_layer.weight
-        out_factor, in_factor, *kernel_factors = (f.to(weight.dtype) for f in self.factors)
-        kernel = fold_kernel(self.scale * self.core.to(weight.dtype), kernel_factors)
+        out_factor, in_factor = (f.to(weight.dtype) for f in self.factors[:2])
+        kernel = self._core_kernel(weight.dtype)
         if self._fold_input():
             kernel, project_in = mode_product(kernel, in_factor, 1), None
         else:
@@ -111,7 +128,8 @@ class ConvDelta(GeometryDelta):
         if self._pointwise(padding):
             out_factor, kernel = out_factor @ kernel.reshape(kernel.shape[:2]), None
         geometry = (self.stride, padding, self.dilation)
-        return FactoredConv.apply(x, weight, base_layer.bias, project_in, kernel, out_factor, geometry)
+        keep = project_in is not None and KEEP_PROJECTION_RATIO * self.ranks[1] <= self.weight_shape[1]
+        return FactoredConv.apply(x, weight, base_layer.bias, project_in, kernel, out_factor, geometry, keep)
 
     def weight_forward(self, base_layer: nn.Module, x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
         out_size, in_per_group = self.weight_shape[:2]

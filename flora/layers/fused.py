@@ -4,7 +4,8 @@ Autograd on the three small convs would keep both rank-sized hidden tensors aliv
 256-channel conv at rank 16 that is 2 x 16/256 = 12.5% of the input activation, beyond the 10% budget of
 issue 4), and on the CPU the backward of a 1x1 conv goes through oneDNN's generic convolution, which is slower
 than the batched matmul it really is. This node saves only the input (which the frozen base conv keeps anyway)
-and the small weights, recomputes the hidden tensors in backward (a few percent of the base op's multiply-adds),
+and the small weights, recomputes the hidden tensors in backward (a few percent of the base op's multiply-adds;
+the caller may keep the rank-sized projection instead when it is a small fraction of the input),
 runs the pointwise projections as batched matmuls, and accumulates the update into the base output (and its
 input gradient into the base input gradient) in place with ``baddbmm_`` instead of separate full-size adds.
 """
@@ -89,6 +90,7 @@ class FactoredConv(torch.autograd.Function):
         kernel: torch.Tensor | None,
         w_out: torch.Tensor,
         geometry: tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]],
+        keep_projection: bool = False,
     ) -> torch.Tensor:
         stride, padding, dilation = geometry
         conv = _CONV_FN[x.dim() - 2]
@@ -100,12 +102,13 @@ class FactoredConv(torch.autograd.Function):
         out = _accumulate(out, w_out, hidden)
         ctx.geometry = geometry
         ctx.has_bias = bias is not None
-        ctx.save_for_backward(x, weight, w_in, kernel, w_out)
+        kept = projected if keep_projection and w_in is not None else None
+        ctx.save_for_backward(x, weight, w_in, kernel, w_out, kept)
         return out
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor):
-        x, weight, w_in, kernel, w_out = ctx.saved_tensors
+        x, weight, w_in, kernel, w_out, kept = ctx.saved_tensors
         stride, padding, dilation = ctx.geometry
         need = ctx.needs_input_grad
         no_output_padding = [0] * len(stride)
@@ -122,7 +125,7 @@ class FactoredConv(torch.autograd.Function):
             1,
             [need[0], need[1], ctx.has_bias and need[2]],
         )
-        projected = x if w_in is None else _project(w_in, x)
+        projected = kept if kept is not None else (x if w_in is None else _project(w_in, x))
         conv = _CONV_FN[x.dim() - 2]
         hidden = (
             projected if kernel is None else conv(projected, kernel, stride=stride, padding=padding, dilation=dilation)
@@ -155,7 +158,7 @@ class FactoredConv(torch.autograd.Function):
                 grad_x = _accumulate(grad_x, w_in.t(), grad_projected)
             if need[3]:
                 grad_w_in = _outer(grad_projected, x)
-        return grad_x, grad_weight, grad_bias, grad_w_in, grad_kernel, grad_w_out, None
+        return grad_x, grad_weight, grad_bias, grad_w_in, grad_kernel, grad_w_out, None, None
 
 
 def depthwise_weight_grad(

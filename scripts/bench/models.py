@@ -1,8 +1,8 @@
 """Mini backbones for the per-step benchmark: EfficientNet-Lite0 (ImageNet weights), timm convnext_atto (random
 init, timing only) and MiniLM-L6 (pretrained sentence encoder) with a fresh classification head.
 
-Every method trains the head; the input (pixels, or MiniLM's token embeddings) requires grad so the floor's
-backward reaches the first layer, as every adapter's does.
+Every method trains the head; the runner makes the float input (pixels, or MiniLM's token embeddings) require
+grad so the floor's backward reaches the first layer, as every adapter's does.
 """
 
 from __future__ import annotations
@@ -69,7 +69,7 @@ def _minilm() -> nn.Module:
 def _image_batch(batch: int, size: int, classes: int) -> Callable[[nn.Module], tuple[dict, torch.Tensor]]:
     def make(model: nn.Module) -> tuple[dict, torch.Tensor]:
         generator = torch.Generator().manual_seed(0)
-        pixels = torch.randn(batch, 3, size, size, generator=generator).requires_grad_(True)
+        pixels = torch.randn(batch, 3, size, size, generator=generator)
         return {"x": pixels}, torch.randint(0, classes, (batch,), generator=generator)
 
     return make
@@ -79,9 +79,10 @@ def _text_batch(batch: int, length: int) -> Callable[[nn.Module], tuple[dict, to
     def make(model: nn.Module) -> tuple[dict, torch.Tensor]:
         generator = torch.Generator().manual_seed(0)
         ids = torch.randint(1000, 20000, (batch, length), generator=generator)
+        embedding = model.get_input_embeddings()
         with torch.no_grad():
-            embeds = model.get_input_embeddings()(ids)
-        inputs = {"inputs_embeds": embeds.requires_grad_(True), "attention_mask": torch.ones_like(ids)}
+            embeds = embedding(ids.to(embedding.weight.device)).cpu()
+        inputs = {"inputs_embeds": embeds, "attention_mask": torch.ones_like(ids)}
         return inputs, torch.randint(0, 5, (batch,), generator=generator)
 
     return make

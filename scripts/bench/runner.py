@@ -92,7 +92,7 @@ def run_model_spec(spec: ModelSpec, methods: list[str], device: torch.device, re
     torch.manual_seed(0)
     reference = spec.build().to(device)
     inputs, labels = spec.make_batch(reference)
-    inputs = {k: v.to(device) for k, v in inputs.items()}
+    inputs = {k: v.to(device).requires_grad_(v.is_floating_point()) for k, v in inputs.items()}
     labels = labels.to(device)
     has_grouped = len(spec.targets(reference, grouped=True)) > len(spec.targets(reference, grouped=False))
     wanted = [*methods, WITH_DEPTHWISE] if has_grouped and "flora_auto" in methods else methods
@@ -113,7 +113,7 @@ def run_model_spec(spec: ModelSpec, methods: list[str], device: torch.device, re
         params = _trainable(model)
         row.params = sum(p.numel() for p in params)
         row.extra["adapted_layers"] = 0 if method in ("floor", "full") else len(targets)
-        optimizer = torch.optim.AdamW(params, lr=1e-4)
+        optimizer = torch.optim.AdamW(params, lr=1e-4, foreach=True)
 
         def step(model=model, optimizer=optimizer) -> None:
             optimizer.zero_grad(set_to_none=True)

@@ -185,7 +185,10 @@ def depthwise_weight_grad(
 
 
 class DepthwiseConv(torch.autograd.Function):
-    """conv(x, weight, bias) for a depthwise kernel [C, 1, *k] with zero padding and a fast weight gradient."""
+    """conv(x, weight, bias) for a depthwise kernel [C, 1, *k] with zero padding and a fast CPU weight gradient.
+
+    On other devices the weight gradient is the library's own (cuDNN's depthwise kernels are not the bottleneck).
+    """
 
     @staticmethod
     def forward(ctx, x, weight, bias, stride, padding, dilation):
@@ -215,8 +218,22 @@ class DepthwiseConv(torch.autograd.Function):
                 x.shape[1],
                 [True, False, False],
             )[0]
-        if ctx.needs_input_grad[1]:
+        if ctx.needs_input_grad[1] and x.device.type == "cpu":
             grad_w = depthwise_weight_grad(x, grad, weight.shape[2:], stride, padding, dilation)
+        elif ctx.needs_input_grad[1]:
+            grad_w = torch.ops.aten.convolution_backward(
+                grad,
+                x,
+                weight,
+                None,
+                stride,
+                padding,
+                dilation,
+                False,
+                [0] * len(stride),
+                x.shape[1],
+                [False, True, False],
+            )[1]
         if ctx.has_bias and ctx.needs_input_grad[2]:
             grad_b = grad.sum([0, *range(2, grad.dim())])
         return grad_x, grad_w, grad_b, None, None, None

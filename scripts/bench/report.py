@@ -114,6 +114,9 @@ def verdicts(rows: Sequence[Row], conv_kernels: dict[str, int]) -> list[Verdict]
             speedup = dense.timing.median / auto.timing.median if dense else float("nan")
             met = d["ratio"] <= RATIO_TARGET and speedup >= SPEEDUP_TARGET
             detail = f"{d['ratio']:.2f}x floor (target <= {RATIO_TARGET}), {speedup:.2f}x faster than materialised"
+            bounds = auto.extra.get("mac_bounds")
+            if bounds:
+                detail += "; multiply-add bound " + ", ".join(f"{p} {b:.2f}x" for p, b in bounds.items())
             out.append(Verdict("T1 layer time", case, met, detail + f" [{auto.note}]"))
         pct = d["extra_pct"]
         out.append(
@@ -150,6 +153,7 @@ def markdown(rows: Sequence[Row], header: dict[str, str], checks: Sequence[Verdi
     lines += ["", "## Targets", "", "| target | case | met | numbers |", "|---|---|---|---|"]
     for v in checks:
         lines.append(f"| {v.target} | {v.case} | {'yes' if v.met else 'NO'} | {v.detail} |")
+    lines += _why(rows, checks)
     for section, title in (("layer", "Per layer: forward + backward"), ("step", "Per training step")):
         lines += ["", f"## {title}", ""]
         lines += [
@@ -168,6 +172,24 @@ def markdown(rows: Sequence[Row], header: dict[str, str], checks: Sequence[Verdi
                 f"| {d['extra'] / 2**20:+.2f} | {d['extra_pct']:+.1f} | {row.note} |"
             )
     return "\n".join(lines) + "\n"
+
+
+def _why(rows: Sequence[Row], checks: Sequence[Verdict]) -> list[str]:
+    """For every missed per-layer time target: the ops that FLoRA adds over the floor, from torch.profiler."""
+    missed = [v.case for v in checks if v.target == "T1 layer time" and not v.met]
+    lines = []
+    for case in missed:
+        auto = _find(rows, case, "flora_auto")
+        if auto is None or not auto.extra.get("profile"):
+            continue
+        if not lines:
+            lines += ["", "## Why: where FLoRA's extra time goes on the layers that miss T1 (torch.profiler)", ""]
+        lines += [f"**{case}** ({auto.note}); self time per step, ms:", "", "| op | floor | FLoRA auto | extra |"]
+        lines.append("|---|---:|---:|---:|")
+        for op, floor_ms, flora_ms in auto.extra["profile"]:
+            lines.append(f"| {op} | {floor_ms:.2f} | {flora_ms:.2f} | {flora_ms - floor_ms:+.2f} |")
+        lines.append("")
+    return lines
 
 
 def bar_chart(rows: Sequence[Row], path: Path, title: str) -> None:

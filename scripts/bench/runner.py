@@ -15,6 +15,7 @@ from bench.layers import LayerCase, Single
 from bench.memory import MemoryRecord, measure_memory
 from bench.methods import METHOD_LABELS, NotApplicable, apply_method
 from bench.models import ModelSpec, logits_of
+from bench.profiling import extra_ops, mac_bounds
 from bench.timing import Summary, time_interleaved
 
 WITH_DEPTHWISE = "flora_auto_dw"
@@ -79,11 +80,15 @@ def run_layer_case(case: LayerCase, methods: list[str], device: torch.device, re
             model(x).backward(grad_out)
 
         steps[method], modules[method] = step, (model, None)
+        if method == "flora_auto":
+            row.extra["mac_bounds"] = mac_bounds(model.layer)
     _measure(rows, steps, modules, device, reps, warmup, case.name)
     for row in rows:
         if row.method == "floor" and row.memory is not None:
             # A frozen Linear saves nothing for backward; its input is the activation it keeps alive in a network.
             row.extra["activation_ref"] = max(row.memory.activations, x.nbytes)
+        if row.method == "flora_auto" and "floor" in steps and row.timing is not None:
+            row.extra["profile"] = extra_ops(steps["floor"], steps["flora_auto"], device)
     return rows
 
 

@@ -17,6 +17,7 @@ TABLE := $(PY) scripts/make_tables.py
 
 setup:
 	bash scripts/setup_env.sh
+	bash scripts/setup_vision.sh
 
 test: setup
 	WANDB_MODE=disabled $(PY) -m pytest -q tests
@@ -55,3 +56,25 @@ reproduce-table-5: setup
 # Tiny shapes and two repetitions: checks the harness end to end in under a minute; writes to /tmp.
 bench-quick: setup
 	$(PY) scripts/benchmark_efficiency.py --quick --threads 1 --out-dir /tmp/table5-quick $(BENCH_ARGS)
+
+# The vision tables (issue 5): mmengine/mmseg/mmdet loops on real Fashion-MNIST and scenes built from it.
+# Table 1: results/table1_effnet.* (classification) and results/table1_convnext.* (segmentation, detection).
+.PHONY: reproduce-table-1 reproduce-table-2 dry-run-table-1 dry-run-table-2
+reproduce-table-1: setup
+	$(PY) scripts/pretrain_backbones.py convnext_atto
+	$(RUN) -m experiment=table1_effnet $(ARGS)
+	$(RUN) -m experiment=table1_convnext $(ARGS)
+	$(TABLE) experiment=table1_effnet $(ARGS)
+	$(TABLE) experiment=table1_convnext $(ARGS)
+
+reproduce-table-2: setup
+	$(PY) scripts/pretrain_backbones.py internvit_mini
+	$(RUN) -m experiment=table2_internvit $(ARGS)
+	$(TABLE) experiment=table2_internvit $(ARGS)
+
+# ConvNeXt-L + UperNet / Mask R-CNN and InternViT-6B + UperNet on the meta device: #params of every row.
+dry-run-table-1: setup
+	$(RUN) experiment=table1_convnext_paper profile=paper dry_run=true $(ARGS)
+
+dry-run-table-2: setup
+	$(RUN) experiment=table2_internvit_paper profile=paper dry_run=true $(ARGS)

@@ -18,6 +18,10 @@ from experiments.methods import attach_method, parameter_counts
 
 def row_counts(cfg: DictConfig) -> dict[str, float]:
     """#params of the run cfg describes, built on the meta device."""
+    if cfg.task.get("engine") == "mmengine":  # vision tasks: the whole mmseg/mmdet model (issue 5)
+        from experiments.engines.mmengine_runner import meta_counts
+
+        return meta_counts(cfg)
     model = build_on_meta(cfg.backbone, cfg.task)
     backbone_total = backbone_parameters(model)
     model = attach_method(model, cfg.method)

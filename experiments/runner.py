@@ -75,6 +75,11 @@ def fetch_assets(cfg: DictConfig) -> tuple[str, Any]:
 
 def train_run(cfg: DictConfig, record: dict[str, Any]) -> None:
     """Build, attach, train and evaluate; fills record in place as figures become known."""
+    if cfg.task.get("engine") == "mmengine":  # vision tasks: mmseg/mmdet/mmengine loops (issue 5)
+        from experiments.engines.mmengine_runner import train_run as mmengine_train_run
+
+        mmengine_train_run(cfg, record)
+        return
     set_seed(int(cfg.seed))
     weights_dir, raw = fetch_assets(cfg)
     model, tokenizer = build_pretrained(cfg.backbone, cfg.task, weights_dir)

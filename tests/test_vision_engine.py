@@ -17,8 +17,6 @@ import pytest
 
 from experiments.config import REPO_ROOT, compose_config, record_path
 
-pytest.importorskip("mmcv._ext", reason="mmcv with compiled ops: `make setup` builds it (scripts/build_mmcv.sh)")
-
 TINY = [
     "task.max_iters=4",
     "task.checkpoint_interval=2",

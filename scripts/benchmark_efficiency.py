@@ -71,7 +71,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="tiny shapes and few repetitions (CI)")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    parser.add_argument("--threads", type=int, default=2, help="CPU threads (torch.set_num_threads)")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="CPU threads (torch.set_num_threads). 1 by default: on a small machine shared with other jobs, OpenMP "
+        "threads wait at every barrier for a descheduled sibling, which makes small-op steps slow and erratic",
+    )
     parser.add_argument("--reps", type=int, default=None, help="timed rounds (default 15, quick 2)")
     parser.add_argument("--warmup", type=int, default=None, help="untimed rounds (default 3, quick 1)")
     parser.add_argument("--sections", default="layer,step", help="comma list of layer, step")

@@ -105,6 +105,39 @@ def test_killed_run_resumes_to_the_same_record(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
+    ("backbone", "task"),
+    [
+        ("convnext_atto", "scenes_seg"),
+        ("convnext_atto", "scenes_det"),
+        ("internvit_mini", "scenes_seg"),
+        ("efficientnet_lite0", "fmnist_cls"),
+        ("convnext_large", "ade20k_seg"),
+        ("convnext_large", "coco_det"),
+        ("internvit_6b", "ade20k_seg"),
+    ],
+)
+def test_every_new_module_trains_under_every_method(backbone: str, task: str) -> None:
+    """Whatever the method, all that is not the pretrained backbone (neck, heads) is new and must train."""
+    import torch
+    from mmengine.config import Config
+
+    from experiments.engines.mmengine_runner import build_model, method_config, mm_config_file
+    from experiments.methods import attach_method
+
+    for method in ("head", "flora_r2", "lora_r2"):
+        cfg = compose_config([f"backbone={backbone}", f"task={task}", f"method={method}"])
+        mm = Config.fromfile(str(mm_config_file(cfg)))
+        (mm.model.backbone if "backbone" in mm.model else mm.model).weights = None
+        with torch.device("meta"):
+            model = attach_method(build_model(mm), method_config(cfg))
+        frozen = [n for n, p in model.named_parameters() if not n.startswith("backbone.") and not p.requires_grad]
+        assert not frozen, f"{method}: new modules left frozen: {frozen[:5]}"
+        assert any(p.requires_grad for n, p in model.named_parameters() if n.startswith("backbone.")) == (
+            method != "head"
+        )
+
+
+@pytest.mark.parametrize(
     ("experiment", "backbone_params"),
     [("table1_convnext_paper", 196e6), ("table2_internvit_paper", 5.9e9)],
 )

@@ -75,6 +75,7 @@ reproduce-table-2: setup
 # ConvNeXt-L + UperNet / Mask R-CNN and InternViT-6B + UperNet on the meta device: #params of every row.
 dry-run-table-1: setup
 	$(RUN) experiment=table1_convnext_paper profile=paper dry_run=true $(ARGS)
+	$(RUN) experiment=table1_convnext_paper profile=paper dry_run=true "table.tasks=[coco_det]" $(ARGS)
 
 dry-run-table-2: setup
 	$(RUN) experiment=table2_internvit_paper profile=paper dry_run=true $(ARGS)

@@ -112,7 +112,7 @@ def main(argv: list[str] | None = None) -> Path:
     report.write_csv(rows, args.out_dir / "table5_efficiency.csv")
     table = args.out_dir / "table5_efficiency.md"
     table.write_text(report.markdown(rows, header, checks))
-    report.bar_chart(rows, figures / "table5_efficiency.png", f"{device.type}, {torch.get_num_threads()} threads")
+    report.bar_chart(rows, figures / "table5_efficiency.png", f"{device.type}, torch threads {torch.get_num_threads()}")
     print(table.read_text())
     return table
 

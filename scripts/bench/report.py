@@ -205,12 +205,14 @@ def bar_chart(rows: Sequence[Row], path: Path, title: str) -> None:
         cases = list(dict.fromkeys(r.case for r in rows if r.section == section))
         methods = list(dict.fromkeys(r.method for r in rows if r.section == section))
         width = 0.8 / len(methods)
+        tallest = 1.0
         for i, method in enumerate(methods):
             values = []
             for case in cases:
                 row = next((r for r in rows if r.case == case and r.method == method), None)
                 ratio = derived(rows, row)["ratio"] if row is not None else None
                 values.append(ratio if ratio is not None else 0.0)
+                tallest = max(tallest, ratio or 0.0)
             positions = [c + (i - (len(methods) - 1) / 2) * width for c in range(len(cases))]
             ax.bar(positions, values, width, label=next(r.label for r in rows if r.method == method))
         ax.axhline(1.0, color="black", linewidth=0.8)
@@ -218,8 +220,10 @@ def bar_chart(rows: Sequence[Row], path: Path, title: str) -> None:
         ax.set_xticks(range(len(cases)), [c.replace(" ", "\n", 2) for c in cases], fontsize=7)
         ax.set_ylabel("time / frozen floor")
         ax.set_yscale("log")
-        ax.set_title(f"{'forward + backward per layer' if section == 'layer' else 'training step'} ({title})")
-        ax.legend(fontsize=7, ncol=4)
+        ax.set_ylim(0.8, tallest * 4)  # head room for the legend above the bars
+        what = "forward + backward per layer" if section == "layer" else "training step"
+        ax.set_title(f"{what} ({title}); n/a cells have no bar; dashed line: 1.15x target")
+        ax.legend(fontsize=7, ncol=4, loc="upper left")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)

@@ -59,7 +59,10 @@ def _header(args: argparse.Namespace, device: torch.device, load_before: str, se
         "threads": f"torch.set_num_threads({torch.get_num_threads()})",
         "versions": f"torch {torch.__version__}, python {platform.python_version()}, {platform.platform()}",
         "commit": _commit(),
-        "repetitions": f"{args.warmup} warm-up + {args.reps} timed rounds per case, methods interleaved in each round",
+        "repetitions": (
+            f"{args.warmup} warm-up + {args.reps} timed rounds per layer, {args.step_reps} per model; "
+            "methods interleaved in each round"
+        ),
         "memory": memory,
         "load average": f"{load_before} before, {' '.join(f'{x:.2f}' for x in os.getloadavg())} after",
         "mode": ("quick (tiny shapes, CI smoke test)" if args.quick else "full") + f"; took {seconds:.0f} s",
@@ -85,6 +88,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--out-dir", type=Path, default=Path("results"))
     args = parser.parse_args(argv)
     args.reps = args.reps or (2 if args.quick else 15)
+    args.step_reps = max(3, (2 * args.reps) // 3 + 1)
     args.warmup = args.warmup or 1 if args.quick else (args.warmup or 3)
     return args
 
@@ -103,7 +107,7 @@ def main(argv: list[str] | None = None) -> Path:
         rows += run_layer_case(case, methods, device, args.reps, args.warmup)
     specs = model_specs(args.quick) if "step" in sections else []
     for spec in tqdm(specs, desc="steps"):
-        rows += run_model_spec(spec, methods, device, max(3, args.reps // 2 + 1), args.warmup)
+        rows += run_model_spec(spec, methods, device, args.step_reps, args.warmup)
     header = _header(args, device, load_before, time.perf_counter() - start)
     kernels = {case.name: case.kernel_size for case in cases if case.is_conv}
     checks = report.verdicts(rows, kernels)

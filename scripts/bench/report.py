@@ -138,6 +138,8 @@ def verdicts(rows: Sequence[Row], conv_kernels: dict[str, int]) -> list[Verdict]
             f"FLoRA/LoRA = {vs_lora:.3f} (target <= 1), DoRA/FLoRA = {dora_ratio:.2f} (target >= {DORA_MARGIN}); "
             f"params FLoRA {auto.params:,} vs LoRA {lora.params:,} ({lora.note})"
         )
+        if auto.timing.cpu_median and lora.timing.cpu_median:
+            detail += f"; in CPU time FLoRA/LoRA = {auto.timing.cpu_median / lora.timing.cpu_median:.3f}"
         out.append(Verdict("T2 step time", case, met, detail))
     return out
 

@@ -186,6 +186,14 @@ def _why(rows: Sequence[Row], checks: Sequence[Verdict]) -> list[str]:
             continue
         if not lines:
             lines += ["", "## Why: where FLoRA's extra time goes on the layers that miss T1 (torch.profiler)", ""]
+            lines += [
+                "The floor runs the base op forward and its input gradient. The merged path must add the full weight "
+                "gradient, as many multiply-adds as the forward, so its bound is 1.5x; the factored path adds about "
+                "three times its own forward, which on a depthwise kernel is r_out times the base op. When both bounds "
+                "in the T1 row exceed 1.15x, no implementation of FLoRA (or of any method that trains that kernel) "
+                "can meet T1 on that layer.",
+                "",
+            ]
         lines += [f"**{case}** ({auto.note}); self time per step, ms:", "", "| op | floor | FLoRA auto | extra |"]
         lines.append("|---|---:|---:|---:|")
         for op, floor_ms, flora_ms in auto.extra["profile"]:

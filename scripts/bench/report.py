@@ -190,8 +190,9 @@ def _why(rows: Sequence[Row], checks: Sequence[Verdict]) -> list[str]:
                 "The floor runs the base op forward and its input gradient. The merged path must add the full weight "
                 "gradient, as many multiply-adds as the forward, so its bound is 1.5x; the factored path adds about "
                 "three times its own forward, which on a depthwise kernel is r_out times the base op. When both bounds "
-                "in the T1 row exceed 1.15x, no implementation of FLoRA (or of any method that trains that kernel) "
-                "can meet T1 on that layer.",
+                "in the T1 row exceed 1.15x, T1 is out of reach by multiply-adds for FLoRA and for any method that "
+                "trains that kernel; a measured ratio below the bound means the floor's own kernels run less "
+                "efficiently per multiply-add than the extra work (as oneDNN's input gradient of a 3-channel stem).",
                 "",
             ]
         lines += [f"**{case}** ({auto.note}); self time per step, ms:", "", "| op | floor | FLoRA auto | extra |"]

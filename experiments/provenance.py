@@ -6,6 +6,7 @@ import platform
 import resource
 import subprocess
 from importlib import metadata
+from pathlib import Path
 
 import torch
 
@@ -46,15 +47,40 @@ def device_name() -> str:
     return f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
 
 
+_CLEAR_REFS = Path("/proc/self/clear_refs")
+_STATUS = Path("/proc/self/status")
+
+
 def reset_peak_memory() -> None:
-    """Start the CUDA peak counter at this run (the CPU peak RSS is per process and cannot be reset)."""
+    """Start the peak counters at this run, so runs sharing one process (a multirun) each report their own.
+
+    CUDA has its own reset; on Linux, writing 5 to /proc/self/clear_refs resets the process's peak RSS (VmHWM).
+    """
     if torch.cuda.is_available():
         torch.cuda.reset_peak_memory_stats()
+        return
+    try:
+        _CLEAR_REFS.write_text("5")
+    except OSError:
+        pass
+
+
+def _linux_peak_rss_kb() -> int | None:
+    try:
+        for line in _STATUS.read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    except OSError:
+        return None
+    return None
 
 
 def peak_memory() -> dict[str, float | str]:
     """CUDA max allocated on a GPU; otherwise the process's peak resident set size."""
     if torch.cuda.is_available():
         return {"peak_memory_mb": torch.cuda.max_memory_allocated() / 2**20, "memory_kind": "cuda_max_allocated"}
+    rss_kb = _linux_peak_rss_kb()
+    if rss_kb is not None:
+        return {"peak_memory_mb": rss_kb / 1024, "memory_kind": "cpu_peak_rss_since_run_start"}
     rss_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return {"peak_memory_mb": rss_kb / 1024, "memory_kind": "cpu_peak_rss_process"}

@@ -92,13 +92,7 @@ def train_run(cfg: DictConfig, record: dict[str, Any]) -> None:
         tracker.summary({f"params/{k}": v for k, v in record["params"].items()})
         reset_peak_memory()
         result = train_and_evaluate(model, tokenizer, data, cfg, output_dir, tracker.report_to)
-        record["metrics"] = result.metrics
-        record["timing"] = {
-            "steps": result.steps,
-            "train_seconds": result.train_seconds,
-            "seconds_per_step": result.seconds_per_step,
-            "samples_per_second": result.samples_per_second,
-        }
+        result.fill_record(record)
         record["memory"] = peak_memory()
         tracker.summary({"record": record})
 

@@ -78,9 +78,7 @@ def find_targets(model: nn.Module, cfg: FloraConfig) -> list[str]:
     return names
 
 
-def resolve_ranks(
-    shape: Sequence[int], channel_modes: int, spec: RankSpec, kernel_rank: int, where: str
-) -> tuple[int, ...]:
+def resolve_ranks(shape: Sequence[int], channel_modes: int, spec: RankSpec, kernel_rank: int) -> tuple[int, ...]:
     """Per-mode ranks: an explicit tuple is checked as given; an int fills channel modes, kernel_rank the rest."""
     if isinstance(spec, tuple):
         return tuple(spec)
@@ -95,7 +93,7 @@ def _set_submodule(model: nn.Module, name: str, module: nn.Module) -> None:
 
 
 def _layer_kwargs(cfg: FloraConfig, name: str, shape: Sequence[int], channel_modes: int) -> dict:
-    ranks = resolve_ranks(shape, channel_modes, cfg.rank_spec_for(name), cfg.kernel_rank, name)
+    ranks = resolve_ranks(shape, channel_modes, cfg.rank_spec_for(name), cfg.kernel_rank)
     return {"ranks": ranks, "scale": cfg.scale_for(name), "dropout": cfg.dropout, "path": cfg.path}
 
 

@@ -56,7 +56,7 @@ class PeftFloraLayer(nn.Module, BaseTunerLayer):
         if key is None:
             raise TypeError(f"FLoRA cannot adapt a {type(base).__name__}; supported: {sorted(ADAPTER_REGISTRY)}")
         _, channel_modes = ADAPTER_REGISTRY[key]
-        ranks = resolve_ranks(base.weight.shape, channel_modes, r, config.flora_kernel_rank, adapter_name)
+        ranks = resolve_ranks(base.weight.shape, channel_modes, r, config.flora_kernel_rank)
         delta = _DELTA_FOR_KEY[key](
             base, ranks, config.flora_scale, dropout=config.lora_dropout, device=base.weight.device
         )

@@ -242,13 +242,7 @@ def train_run(cfg: DictConfig, record: dict[str, Any]) -> None:
         reset_peak_memory()
         result = train_and_evaluate(cfg, record, data_root, work_dir, track_steps=bool(tracker.report_to))
         tracker.summary({f"params/{k}": v for k, v in record["params"].items()})
-        record["metrics"] = result.metrics
-        record["timing"] = {
-            "steps": result.steps,
-            "train_seconds": result.train_seconds,
-            "seconds_per_step": result.seconds_per_step,
-            "samples_per_second": result.samples_per_second,
-        }
+        result.fill_record(record)
         record["memory"] = peak_memory()
         tracker.summary({"record": record})
 

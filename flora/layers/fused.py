@@ -203,37 +203,14 @@ class DepthwiseConv(torch.autograd.Function):
         x, weight = ctx.saved_tensors
         stride, padding, dilation = ctx.geometry
         grad = grad.contiguous()
-        grad_x = grad_w = grad_b = None
-        if ctx.needs_input_grad[0]:
-            grad_x = torch.ops.aten.convolution_backward(
-                grad,
-                x,
-                weight,
-                None,
-                stride,
-                padding,
-                dilation,
-                False,
-                [0] * len(stride),
-                x.shape[1],
-                [True, False, False],
-            )[0]
-        if ctx.needs_input_grad[1] and x.device.type == "cpu":
+        fast_weight_grad = ctx.needs_input_grad[1] and x.device.type == "cpu"
+        mask = [ctx.needs_input_grad[0], ctx.needs_input_grad[1] and not fast_weight_grad, False]
+        grad_x, grad_w, _ = torch.ops.aten.convolution_backward(
+            grad, x, weight, None, stride, padding, dilation, False, [0] * len(stride), x.shape[1], mask
+        )
+        if fast_weight_grad:
             grad_w = depthwise_weight_grad(x, grad, weight.shape[2:], stride, padding, dilation)
-        elif ctx.needs_input_grad[1]:
-            grad_w = torch.ops.aten.convolution_backward(
-                grad,
-                x,
-                weight,
-                None,
-                stride,
-                padding,
-                dilation,
-                False,
-                [0] * len(stride),
-                x.shape[1],
-                [False, True, False],
-            )[1]
+        grad_b = None
         if ctx.has_bias and ctx.needs_input_grad[2]:
             grad_b = grad.sum([0, *range(2, grad.dim())])
         return grad_x, grad_w, grad_b, None, None, None

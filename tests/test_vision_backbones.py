@@ -1,6 +1,7 @@
 """FLoRA on the real conv layers of the vision backbones (4x4 stem, 2x2 strided downsampling, 7x7 / 3x3 / 5x5
 depthwise, pointwise, strided 3x3 stem), selected by the backbone configs' own target patterns; merged and
-unmerged models agree. Also the InternViT architecture configs and the EfficientNet-Lite0 weight mapping."""
+unmerged models agree. Also the InternViT architecture configs, its pretraining cache name, and the
+EfficientNet-Lite0 weight mapping."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from torch import nn
 
 import flora
 from experiments.vision.internvit import INTERNVIT_6B, INTERNVIT_MINI, build_internvit
+from experiments.vision.pretrain import PretrainRecipe, weights_file
 from experiments.vision.timm_models import build_timm, unfold_same_padding
 from experiments.vision.weights import load_pretrained
 from flora.tucker import TuckerDelta
@@ -127,13 +129,23 @@ def test_internvit_architectures() -> None:
     with torch.device("meta"):
         big = build_internvit(INTERNVIT_6B)
     total = sum(p.numel() for p in big.parameters())
-    assert 5.85e9 < total < 5.95e9  # "about 5.9B"
+    assert total == 5_902_793_600  # InternVisionModel's count for OpenGVLab/InternViT-6B-224px ("5903M")
     block = big.blocks[0]
     assert block.attn.qkv.weight.shape == (3 * 3200, 3200) and block.mlp.fc1.weight.shape == (12800, 3200)
-    assert type(block.norm1).__name__ == "RmsNorm" and type(block.attn.q_norm).__name__ == "RmsNorm"
+    assert type(block.norm1).__name__ == "RmsNorm" and block.norm1.eps == 1e-6
+    assert block.attn.q_norm.weight.shape == block.attn.k_norm.weight.shape == (3200,)  # full width, not per head
+    assert block.attn.qkv.bias is None and block.attn.proj.bias is not None
     assert block.ls1.gamma.shape == (3200,) and big.patch_embed.proj.kernel_size == (14, 14)
+    assert isinstance(big.norm, nn.Identity) and big.pos_embed.shape == (1, 257, 3200)
     mini = build_internvit(INTERNVIT_MINI, num_classes=5)
     assert mini(torch.randn(2, 3, 64, 64)).shape == (2, 5)
+
+
+def test_internvit_mini_cache_is_not_the_old_architectures(tmp_path: Path) -> None:
+    """Weights pretrained for the per-head QK-norm build (file without a revision) are never read by the new one."""
+    recipe = PretrainRecipe()
+    assert weights_file("internvit_mini", recipe, tmp_path).name == f"internvit_mini_arch2_fmnist04_{recipe.key()}.pt"
+    assert weights_file("convnext_atto", recipe, tmp_path).name == f"convnext_atto_fmnist04_{recipe.key()}.pt"
 
 
 def test_efficientnet_lite0_real_weights() -> None:

@@ -4,7 +4,7 @@ The paper adapts pretrained backbones; offline there are no ConvNeXt or ViT weig
 here on a different task than the downstream ones: classifying single real Fashion-MNIST items of classes 0-4
 (t-shirt, trouser, pullover, dress, coat), tinted and shifted on a 64 px canvas with the scenes' background,
 whereas the scenes' items come from the other classes (5-9) and are smaller. Weights are cached under
-<cache>/weights, keyed by the recipe.
+<cache>/weights, keyed by the recipe and the backbone's architecture revision.
 """
 
 from __future__ import annotations
@@ -41,6 +41,9 @@ def _internvit_mini(num_classes: int) -> nn.Module:
 
 # Backbones that need pretraining here, by name: a constructor taking the number of classes.
 BUILDERS: dict[str, Callable[[int], nn.Module]] = {"convnext_atto": _convnext_atto, "internvit_mini": _internvit_mini}
+# Bumped when a backbone's modules change under the same name, so weights cached for the old ones get a file name
+# of their own and are never loaded into the new ones. internvit_mini 2: full-width QK-norm, no final norm.
+ARCH_REVISIONS: dict[str, int] = {"internvit_mini": 2}
 
 
 @dataclass(frozen=True)
@@ -142,7 +145,10 @@ def pretrain(name: str, recipe: PretrainRecipe, out_file: Path) -> dict:
 
 
 def weights_file(name: str, recipe: PretrainRecipe, root: Path | None = None) -> Path:
-    return (root or cache_root() / "weights") / f"{name}_fmnist04_{recipe.key()}.pt"
+    """<root>/<name>[_archN]_fmnist04_<recipe key>.pt; no suffix at revision 1, so older caches stay valid."""
+    revision = ARCH_REVISIONS.get(name, 1)
+    arch = f"_arch{revision}" if revision > 1 else ""
+    return (root or cache_root() / "weights") / f"{name}{arch}_fmnist04_{recipe.key()}.pt"
 
 
 def ensure_pretrained(name: str, recipe: PretrainRecipe | None = None, root: Path | None = None) -> Path:

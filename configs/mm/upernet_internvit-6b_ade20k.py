@@ -1,6 +1,7 @@
 # Paper profile, Table 2: UperNet on InternViT-6B for ADE20K, from mmseg's own ViT + MultiLevelNeck + UperNet
-# model file and its ADE20K 160k recipe; features from blocks 12, 24, 36 and 48. The released checkpoint is not
-# reachable offline (weights=None builds the architecture; dry runs use the meta device).
+# model file and its ADE20K 160k recipe; features from blocks 12, 24, 36 and 48. Weights: the released
+# OpenGVLab/InternViT-6B-224px checkpoint, converted on load (experiments/vision/internvit_checkpoint.py; the
+# runner sets weights from the backbone config, and dry runs set None and build on the meta device).
 _base_ = [
     "mmseg::_base_/models/upernet_vit-b16_ln_mln.py",
     "mmseg::_base_/datasets/ade20k.py",
@@ -17,7 +18,7 @@ model = dict(
         type="TimmBackbone",
         model_name="internvit_6b",
         out_indices=(11, 23, 35, 47),
-        weights=None,
+        weights="internvit_6b_release",
         model_kwargs=dict(img_size=224),
     ),
     neck=dict(in_channels=[3200] * 4, out_channels=1024, scales=[4, 2, 1, 0.5]),

@@ -9,9 +9,11 @@ import torch
 from torch import nn
 
 from experiments.errors import MissingAssetsError, unknown_name
+from experiments.vision.internvit_checkpoint import load_internvit_checkpoint
 from experiments.vision.pretrain import ensure_pretrained, load_backbone_state
 
 HEAD_PREFIXES = ("head.", "classifier.", "fc.")
+Loader = Callable[[nn.Module], None]
 
 
 def efficientnet_lite0_state(model: nn.Module) -> dict[str, torch.Tensor]:
@@ -63,12 +65,34 @@ def _fmnist04(name: str) -> Callable[[nn.Module], dict[str, torch.Tensor]]:
     return load
 
 
-# source name -> function(model) -> state dict to load (strictly, apart from heads the model lacks).
-SOURCES: dict[str, Callable[[nn.Module], dict[str, torch.Tensor]]] = {
+def _state_dict_loader(source: str, state_fn: Callable[[nn.Module], dict[str, torch.Tensor]]) -> Loader:
+    """A loader from a function returning a whole state dict: every backbone tensor must be covered (a head may
+    stay new)."""
+
+    def load(model: nn.Module) -> None:
+        missing, unexpected = model.load_state_dict(state_fn(model), strict=False)
+        missing = [k for k in missing if not k.startswith(HEAD_PREFIXES)]
+        if missing or unexpected:
+            raise ValueError(
+                f"weights '{source}' do not fit {type(model).__name__}: "
+                f"missing {missing[:5]}, unexpected {unexpected[:5]}"
+            )
+
+    return load
+
+
+_STATE_DICTS: dict[str, Callable[[nn.Module], dict[str, torch.Tensor]]] = {
     "efficientnet_lite0_package": efficientnet_lite0_state,
     "timm_hub": timm_hub_state,
     "fmnist04_convnext_atto": _fmnist04("convnext_atto"),
     "fmnist04_internvit_mini": _fmnist04("internvit_mini"),
+}
+
+# source name -> loader(model) that puts the source's weights into the model and checks they cover it. The
+# InternViT-6B release streams its tensors into the model instead of building a second 6B state dict.
+SOURCES: dict[str, Loader] = {
+    **{name: _state_dict_loader(name, fn) for name, fn in _STATE_DICTS.items()},
+    "internvit_6b_release": load_internvit_checkpoint,
 }
 
 
@@ -76,10 +100,4 @@ def load_pretrained(model: nn.Module, source: str) -> None:
     """Load a source's weights into model; every backbone tensor must be covered (a head may stay new)."""
     if source not in SOURCES:
         raise unknown_name("vision weight source", source, SOURCES)
-    state = SOURCES[source](model)
-    missing, unexpected = model.load_state_dict(state, strict=False)
-    missing = [k for k in missing if not k.startswith(HEAD_PREFIXES)]
-    if missing or unexpected:
-        raise ValueError(
-            f"weights '{source}' do not fit {type(model).__name__}: missing {missing[:5]}, unexpected {unexpected[:5]}"
-        )
+    SOURCES[source](model)

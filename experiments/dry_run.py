@@ -11,21 +11,13 @@ from collections.abc import Sequence
 from omegaconf import DictConfig
 from tqdm import tqdm
 
-from experiments.backbones import backbone_parameters, build_on_meta
 from experiments.config import compose_config, table_cells
-from experiments.methods import attach_method, parameter_counts
+from experiments.engines.registry import engine_for
 
 
 def row_counts(cfg: DictConfig) -> dict[str, float]:
-    """#params of the run cfg describes, built on the meta device."""
-    if cfg.task.get("engine") == "mmengine":  # vision tasks: the whole mmseg/mmdet model (issue 5)
-        from experiments.engines.mmengine_runner import meta_counts
-
-        return meta_counts(cfg)
-    model = build_on_meta(cfg.backbone, cfg.task)
-    backbone_total = backbone_parameters(model)
-    model = attach_method(model, cfg.method)
-    return parameter_counts(model, backbone_total)
+    """#params of the run cfg describes, built on the meta device by its task's engine."""
+    return engine_for(cfg.task).meta_counts(cfg)
 
 
 def dry_run(cfg: DictConfig, cli_overrides: Sequence[str]) -> list[tuple[str, dict[str, float]]]:

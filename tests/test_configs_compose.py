@@ -8,6 +8,7 @@ from hydra.errors import MissingConfigException
 from omegaconf import OmegaConf
 
 from experiments.config import CONFIG_DIR, compose_config, record_path, run_id, table_cells
+from experiments.engines.registry import ENGINES, engine_for
 
 EXPERIMENTS = sorted(p.stem for p in (CONFIG_DIR / "experiment").glob("*.yaml"))
 PROFILES = sorted(p.stem for p in (CONFIG_DIR / "profile").glob("*.yaml"))
@@ -49,6 +50,16 @@ def test_every_experiment_composes_every_cell(experiment: str, profile: str) -> 
         assert cell_cfg.trainer.learning_rate > 0
         ids.add(run_id(cell_cfg))
     assert len(ids) == len(cells), "every cell of a table must be a distinct run"
+
+
+@pytest.mark.parametrize("task", _options("task"))
+def test_every_task_names_a_registered_engine(task: str) -> None:
+    assert engine_for(compose_config([f"task={task}"]).task) in ENGINES.values()
+
+
+@pytest.mark.parametrize("experiment", EXPERIMENTS)
+def test_every_table_says_which_split_its_metrics_come_from(experiment: str) -> None:
+    assert "split" in compose_config([f"experiment={experiment}"]).table.split_note
 
 
 @pytest.mark.parametrize("experiment", EXPERIMENTS)

@@ -1,1 +1,2 @@
-"""Training engines: one thin adapter per engine, each returning the same EngineResult."""
+"""Training engines: one thin adapter per engine, each returning the same EngineResult, chosen by name in
+registry.py."""

@@ -1,4 +1,5 @@
-"""transformers.Trainer as the engine for language tasks: train, then evaluate every eval split."""
+"""transformers.Trainer as the engine for language tasks: fetch weights and data, build, attach the method,
+train, then evaluate every eval split; the counterpart of experiments/engines/mmengine_runner.py."""
 
 from __future__ import annotations
 
@@ -8,12 +9,16 @@ from typing import Any
 import torch
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
-from transformers import DataCollatorWithPadding, Trainer, TrainingArguments
+from transformers import DataCollatorWithPadding, Trainer, TrainingArguments, set_seed
 
-from experiments.data import TaskData
+from experiments.backbones import backbone_parameters, build_on_meta, build_pretrained, resolve_weights
+from experiments.data import TaskData, load_raw, tokenize
 from experiments.engines.base import EngineResult
-from experiments.errors import NonFiniteLossError
+from experiments.errors import MissingAssetsError, NonFiniteLossError
+from experiments.methods import attach_method, parameter_counts
 from experiments.metrics import make_compute_metrics
+from experiments.provenance import peak_memory, reset_peak_memory
+from experiments.tracking import tracking
 
 
 class GuardedTrainer(Trainer):
@@ -61,3 +66,46 @@ def train_and_evaluate(
         train_seconds=float(train_output.metrics.get("train_runtime", 0.0)),
         samples_per_second=float(train_output.metrics.get("train_samples_per_second", 0.0)),
     )
+
+
+def fetch_assets(cfg: DictConfig) -> tuple[str, Any]:
+    """Weights folder and raw data, or one error naming everything missing, before any training."""
+    problems: list[str] = []
+    weights_dir = raw = None
+    try:
+        weights_dir = resolve_weights(cfg.backbone)
+    except MissingAssetsError as err:
+        problems += err.problems
+    try:
+        raw = load_raw(cfg.task)
+    except MissingAssetsError as err:
+        problems += err.problems
+    if problems:
+        raise MissingAssetsError(problems)
+    return weights_dir, raw
+
+
+def train_run(cfg: DictConfig, record: dict[str, Any]) -> None:
+    """Build, attach, train and evaluate; fills record in place as figures become known."""
+    set_seed(int(cfg.seed))
+    weights_dir, raw = fetch_assets(cfg)
+    model, tokenizer = build_pretrained(cfg.backbone, cfg.task, weights_dir)
+    backbone_total = backbone_parameters(model)
+    model = attach_method(model, cfg.method)
+    record["params"] = parameter_counts(model, backbone_total)
+    data = tokenize(raw, cfg.task, tokenizer)
+    output_dir = Path(cfg.paths.work_dir) / record["run_id"]
+    with tracking(cfg.logger, record["run_id"], record["config"]) as tracker:
+        tracker.summary({f"params/{k}": v for k, v in record["params"].items()})
+        reset_peak_memory()
+        result = train_and_evaluate(model, tokenizer, data, cfg, output_dir, tracker.report_to)
+        result.fill_record(record)
+        record["memory"] = peak_memory()
+        tracker.summary({"record": record})
+
+
+def meta_counts(cfg: DictConfig) -> dict[str, float]:
+    """#params of the run cfg describes: the transformers model built on the meta device, no weights or data."""
+    model = build_on_meta(cfg.backbone, cfg.task)
+    backbone_total = backbone_parameters(model)
+    return parameter_counts(attach_method(model, cfg.method), backbone_total)

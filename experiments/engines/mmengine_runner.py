@@ -233,7 +233,7 @@ def prepare_data(task: DictConfig) -> Path | None:
 
 
 def train_run(cfg: DictConfig, record: dict[str, Any]) -> None:
-    """The mmengine counterpart of experiments.runner.train_run: fills the same record fields in place."""
+    """The mmengine counterpart of experiments.engines.hf_trainer.train_run: fills the same record fields in place."""
     record.setdefault("versions", {}).update({name: metadata.version(name) for name in VERSIONED})
     record["cpu_threads"] = set_cpu_threads()
     data_root = prepare_data(cfg.task)

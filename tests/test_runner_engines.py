@@ -1,0 +1,75 @@
+"""The engine registry: task.engine picks the module the runner and the dry run hand a run to, modules load only
+when used, and an unknown name lists the valid ones."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from types import SimpleNamespace
+
+import pytest
+from omegaconf import OmegaConf
+
+from experiments import dry_run, runner
+from experiments.config import REPO_ROOT, compose_config
+from experiments.engines import registry
+from experiments.engines.registry import DEFAULT_ENGINE, ENGINES, engine_for
+
+
+@pytest.fixture
+def loaded(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str]]:
+    """Stand-in engine modules: each call records (module, entry point) instead of training."""
+    calls: list[tuple[str, str]] = []
+
+    def fake_module(name: str) -> SimpleNamespace:
+        return SimpleNamespace(
+            train_run=lambda cfg, record: calls.append((name, "train_run")),
+            meta_counts=lambda cfg: calls.append((name, "meta_counts")) or {"trainable": 1},
+        )
+
+    monkeypatch.setattr(registry, "import_module", fake_module)
+    return calls
+
+
+@pytest.mark.parametrize(
+    "task,module",
+    [("bbcnews", "experiments.engines.hf_trainer"), ("scenes_seg", "experiments.engines.mmengine_runner")],
+)
+def test_runner_and_dry_run_hand_the_run_to_the_tasks_engine(task: str, module: str, loaded: list) -> None:
+    cfg = compose_config([f"task={task}"])
+    runner.train_run(cfg, {})
+    assert dry_run.row_counts(cfg) == {"trainable": 1}
+    assert loaded == [(module, "train_run"), (module, "meta_counts")]
+
+
+def test_language_tasks_name_no_engine_and_get_the_default() -> None:
+    task = compose_config(["task=bbcnews"]).task
+    assert "engine" not in task, "task.engine would change every language run id (the task config is hashed)"
+    assert engine_for(task) is ENGINES[DEFAULT_ENGINE] is ENGINES["hf_trainer"]
+
+
+def test_unknown_engine_lists_the_valid_ones() -> None:
+    with pytest.raises(ValueError, match=r"unknown engine \(task.engine\) 'jax'; valid: hf_trainer, mmengine"):
+        engine_for(OmegaConf.create({"name": "t", "engine": "jax"}))
+
+
+@pytest.mark.parametrize("name", sorted(ENGINES))
+def test_every_engine_module_has_both_entry_points(name: str) -> None:
+    if name == "mmengine":
+        pytest.importorskip("mmengine")
+    module = registry.import_module(ENGINES[name].module)
+    assert callable(module.train_run) and callable(module.meta_counts)
+
+
+def test_the_runner_imports_no_engine_until_a_run_needs_one() -> None:
+    code = (
+        "import sys, experiments.runner, experiments.dry_run; print(sorted(m for m in sys.modules if 'mmengine' in m))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip() == "[]"
+
+
+def test_hf_meta_counts_build_the_row_on_the_meta_device() -> None:
+    counts = ENGINES["hf_trainer"].meta_counts(compose_config(["method=flora_r8"]))
+    assert 0 < counts["adapter"] < counts["trainable"] < counts["backbone"]

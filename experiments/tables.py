@@ -2,7 +2,8 @@
 
 The table's rows, tasks and seeds come from the experiment config; each cell's record is found by composing
 that cell's config and computing its run id (the same function the runner names records with), so a table
-only ever shows runs of exactly the configs it describes.
+only ever shows runs of exactly the configs it describes. The tasks of one table can train different models
+(UperNet and Mask R-CNN on one backbone), so parameter counts and finished seeds are kept per task.
 """
 
 from __future__ import annotations
@@ -23,6 +24,10 @@ from experiments.records import STATUS_OK, read_record
 
 UNKNOWN = "unknown"
 MISSING = "–"
+# Parameter counts the markdown/LaTeX show (with their column names) and the CSV keeps, and seed counts.
+PARAM_KINDS = {"trainable": "Trainable", "adapter": "Adapter"}
+PARAM_FIELDS = ("trainable", "adapter", "backbone", "trainable_pct", "adapter_pct")
+SEED_FIELDS = ("ok", "failed", "expected")
 
 
 @dataclass
@@ -41,19 +46,41 @@ class Stat:
 
 
 @dataclass
+class Seeds:
+    """The runs of one (row, task): how many finished ok, failed, and how many the table expects."""
+
+    ok: int = 0
+    failed: int = 0
+    expected: int = 0
+
+    def __str__(self) -> str:
+        return f"{self.ok}/{self.expected}" + (f" ({self.failed} failed)" if self.failed else "")
+
+
+@dataclass
 class Row:
     """One table row (a method at one budget, or one sweep value) aggregated over tasks and seeds."""
 
     key: str
     label: str
     tag: str
-    params: dict[str, float] = field(default_factory=dict)
+    params: dict[str, dict[str, float]] = field(default_factory=dict)  # per task: its model's counts
     metrics: dict[str, Stat] = field(default_factory=dict)
     seconds_per_step: Stat = field(default_factory=Stat)
     peak_memory_mb: Stat = field(default_factory=Stat)
-    ok: int = 0
-    failed: int = 0
-    expected: int = 0
+    seeds: dict[str, Seeds] = field(default_factory=dict)  # per task
+
+    @property
+    def ok(self) -> int:
+        return sum(s.ok for s in self.seeds.values())
+
+    @property
+    def failed(self) -> int:
+        return sum(s.failed for s in self.seeds.values())
+
+    @property
+    def expected(self) -> int:
+        return sum(s.expected for s in self.seeds.values())
 
 
 @dataclass
@@ -64,6 +91,8 @@ class Table:
     profile: str
     backbone: str
     row_key: str
+    tasks: list[str]
+    split_note: str | None
     columns: list[str]
     rows: list[Row]
     paper_values: dict[str, dict[str, Any]]
@@ -75,11 +104,13 @@ def _row_label(cfg: DictConfig, row_key: str, row: str) -> str:
 
 
 def _add_record(row: Row, record: dict[str, Any], task: str) -> None:
+    seeds = row.seeds[task]
     if record.get("status") != STATUS_OK:
-        row.failed += 1
+        seeds.failed += 1
         return
-    row.ok += 1
-    row.params = record.get("params", row.params)
+    seeds.ok += 1
+    if "params" in record:
+        row.params[task] = record["params"]
     for name, value in record.get("metrics", {}).items():
         if value is not None:
             row.metrics.setdefault(f"{task}/{name}", Stat()).values.append(float(value))
@@ -100,7 +131,7 @@ def collect(overrides: Sequence[str]) -> Table:
         row = rows.setdefault(
             cell.row, Row(cell.row, _row_label(cell_cfg, cfg.table.row_key, cell.row), cell_cfg.method.tag)
         )
-        row.expected += 1
+        row.seeds.setdefault(cell.task, Seeds()).expected += 1
         columns += [f"{cell.task}/{m}" for m in cell_cfg.task.report if f"{cell.task}/{m}" not in columns]
         record = read_record(record_path(cell_cfg))
         if record is not None:
@@ -110,6 +141,8 @@ def collect(overrides: Sequence[str]) -> Table:
         profile=cfg.profile_name,
         backbone=cfg.backbone.name,
         row_key=cfg.table.row_key,
+        tasks=[str(t) for t in cfg.table.tasks],
+        split_note=cfg.table.get("split_note"),
         columns=columns,
         rows=list(rows.values()),
         paper_values={str(k): dict(v) for k, v in cfg.table.paper_values.items()},
@@ -138,34 +171,69 @@ def _reference(table: Table, tag: str) -> Row | None:
     return next((r for r in table.rows if r.tag == tag), None)
 
 
+def param_groups(table: Table, kind: str) -> list[list[str]]:
+    """The table's tasks grouped so that every row has one `kind` count per group (tasks with no record yet in
+    a row join any group): one group and one column when all tasks train equally sized models."""
+    groups: list[tuple[list[str], dict[str, tuple[float, float]]]] = []
+    for task in table.tasks:
+        counts = {r.key: (r.params[task][kind], r.params[task][f"{kind}_pct"]) for r in table.rows if task in r.params}
+        for tasks, known in groups:
+            if all(known.get(key, value) == value for key, value in counts.items()):
+                tasks.append(task)
+                known.update(counts)
+                break
+        else:
+            groups.append(([task], counts))
+    return [tasks for tasks, _ in groups]
+
+
+def _param_headers(table: Table) -> list[str]:
+    cols = []
+    for kind, name in PARAM_KINDS.items():
+        groups = param_groups(table, kind)
+        if len(groups) == 1:
+            cols.append(f"{name} (% backbone)")
+        else:
+            cols += [f"{name} on {', '.join(tasks)} (% backbone)" for tasks in groups]
+    return cols
+
+
+def _param_cells(groups: dict[str, list[list[str]]], row: Row) -> list[str]:
+    cells = []
+    for kind, kind_groups in groups.items():
+        for tasks in kind_groups:
+            p = next((row.params[t] for t in tasks if t in row.params), None)
+            cells.append(f"{p[kind]:,} ({p[f'{kind}_pct']:.3f}%)" if p else MISSING)
+    return cells
+
+
+def _seeds_header(table: Table) -> str:
+    return "Seeds ok" if len(table.tasks) == 1 else f"Seeds ok ({', '.join(table.tasks)})"
+
+
 def header(table: Table) -> list[str]:
     """Column names shared by the markdown and LaTeX renderings."""
-    cols = ["Method", "Trainable (% backbone)", "Adapter (% backbone)"]
+    cols = ["Method", *_param_headers(table)]
     for column in table.columns:
         cols += [f"{column} (ours)", f"{column} (paper)"]
     if table.row_key == "method" and table.columns:
         cols += [f"Δ vs head ({table.columns[0]})", f"Δ vs full ({table.columns[0]})"]
-    return cols + ["Seeds ok", "s / step", "Peak mem (MB)"]
+    return cols + [_seeds_header(table), "s / step", "Peak mem (MB)"]
 
 
 def formatted_rows(table: Table) -> list[list[str]]:
     """Every row as display strings (metrics ×100, mean ± sample std over seeds)."""
     head, full = _reference(table, "head"), _reference(table, "full")
+    groups = {kind: param_groups(table, kind) for kind in PARAM_KINDS}
     out = []
     for row in table.rows:
-        p = row.params
-        cells = [
-            row.label,
-            f"{p['trainable']:,} ({p['trainable_pct']:.3f}%)" if p else MISSING,
-            f"{p['adapter']:,} ({p['adapter_pct']:.3f}%)" if p else MISSING,
-        ]
+        cells = [row.label, *_param_cells(groups, row)]
         for column in table.columns:
             cells += [_fmt(row.metrics.get(column)), _paper(table, row, column)]
         if table.row_key == "method" and table.columns:
             cells += [_delta(row, head, table.columns[0]), _delta(row, full, table.columns[0])]
-        failed = f", {row.failed} failed" if row.failed else ""
         cells += [
-            f"{row.ok}/{row.expected}{failed}",
+            ", ".join(str(row.seeds.get(task, Seeds())) for task in table.tasks),
             _fmt(row.seconds_per_step, scale=1.0, digits=3),
             _fmt(row.peak_memory_mb, scale=1.0, digits=0),
         ]
@@ -179,8 +247,8 @@ def render_markdown(table: Table, command: str) -> str:
     lines = [
         f"# {table.experiment} ({table.profile} profile, backbone {table.backbone})",
         "",
-        f"Metrics ×100, mean ± sample std over seeds {table.seeds}; test split for the mini profile, GLUE dev "
-        "sets for the paper profile. Paper values: 'unknown' where shared docs/paper-notes.md has none.",
+        f"Metrics ×100{f' on {table.split_note}' if table.split_note else ''}, mean ± sample std over seeds "
+        f"{table.seeds}. Paper values: 'unknown' where shared docs/paper-notes.md has none.",
         f"Generated by `{command}` from results/runs/; do not edit by hand.",
         "",
         "| " + " | ".join(cols) + " |",
@@ -210,25 +278,35 @@ def render_latex(table: Table) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _task_prefixes(table: Table) -> dict[str, str]:
+    """CSV field prefix per task: none for a one-task table, `<task>/` when each task has its own counts."""
+    return {table.tasks[0]: ""} if len(table.tasks) == 1 else {t: f"{t}/" for t in table.tasks}
+
+
 def write_csv(table: Table, path: Path) -> None:
-    """Machine-readable figures: one line per row, mean/std/n per metric, raw parameter counts."""
-    fields = ["row", "label", "tag", "trainable", "adapter", "backbone", "trainable_pct", "adapter_pct"]
+    """Machine-readable figures: one line per row, mean/std/n per metric, raw parameter and seed counts (per task
+    when the table has several)."""
+    prefixes = _task_prefixes(table)
+    fields = ["row", "label", "tag", *(pre + k for pre in prefixes.values() for k in PARAM_FIELDS)]
     for column in table.columns:
         fields += [f"{column}_mean", f"{column}_std", f"{column}_n", f"{column}_paper"]
-    fields += ["ok", "failed", "expected", "seconds_per_step_mean", "peak_memory_mb_mean"]
+    fields += [pre + k for pre in prefixes.values() for k in SEED_FIELDS]
+    fields += ["seconds_per_step_mean", "peak_memory_mb_mean"]
     with path.open("w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=fields)
         writer.writeheader()
         for row in table.rows:
             line: dict[str, Any] = {"row": row.key, "label": row.label, "tag": row.tag}
-            line.update({k: row.params.get(k, "") for k in fields[3:8]})
+            for task, pre in prefixes.items():
+                line.update({pre + k: row.params.get(task, {}).get(k, "") for k in PARAM_FIELDS})
+                seeds = row.seeds.get(task, Seeds())
+                line.update({pre + k: getattr(seeds, k) for k in SEED_FIELDS})
             for column in table.columns:
                 stat = row.metrics.get(column, Stat())
                 line[f"{column}_mean"] = "" if not stat.values else stat.mean
                 line[f"{column}_std"] = "" if not stat.values else stat.std
                 line[f"{column}_n"] = len(stat.values)
                 line[f"{column}_paper"] = _paper(table, row, column)
-            line.update(ok=row.ok, failed=row.failed, expected=row.expected)
             line["seconds_per_step_mean"] = "" if not row.seconds_per_step.values else row.seconds_per_step.mean
             line["peak_memory_mb_mean"] = "" if not row.peak_memory_mb.values else row.peak_memory_mb.mean
             writer.writerow(line)

@@ -1,5 +1,6 @@
-"""Tables from fixture records: aggregation over seeds, unknown paper values, missing and failed cells,
-and the three output formats. Records are placed where the runner would write them for each table cell."""
+"""Tables from fixture records: aggregation over seeds, unknown paper values, missing and failed cells, tasks
+whose models differ in size, and the three output formats. Records are placed where the runner would write them
+for each table cell."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import pytest
 
 from experiments.config import REPO_ROOT, compose_config, record_path, run_id, table_cells
 from experiments.records import write_record
-from experiments.tables import Table, collect, update_readme, write_tables
+from experiments.tables import Table, collect, param_groups, update_readme, write_tables
 
 TEMPLATE = json.loads((Path(__file__).parent / "fixtures" / "run_record.json").read_text())
 ACCURACY = {"head": 0.80, "full": 0.95, "flora_r8": 0.93}
@@ -64,14 +65,74 @@ def test_outputs_mark_paper_values_unknown_and_missing_cells(table: Table, tmp_p
     flora_line = next(line for line in text.splitlines() if line.startswith("| FLoRA (r=8)"))
     assert "94.00 ± 1.00" in flora_line and "+13.00" in flora_line and "-2.00" in flora_line
     assert "0/3" in next(line for line in text.splitlines() if line.startswith("| DoRA (r=2)"))
-    assert "2/3, 1 failed" in next(line for line in text.splitlines() if line.startswith("| LoRA (r=2)"))
+    assert "| 2/3 (1 failed) |" in next(line for line in text.splitlines() if line.startswith("| LoRA (r=2)"))
+    assert "Metrics ×100 on the BBC News test split (mini profile) or the GLUE dev sets (paper profile)," in text
+    assert "| Trainable (% backbone) | Adapter (% backbone) |" in text and "| Seeds ok |" in text
     rows = list(csv.DictReader(csv_path.open()))
     assert len(rows) == len(table.rows)
+    assert {"trainable", "adapter", "ok", "failed", "expected"} <= set(rows[0])
     head = next(r for r in rows if r["row"] == "head")
     assert float(head["bbcnews/test_accuracy_mean"]) == pytest.approx(0.81)
     assert head["bbcnews/test_accuracy_paper"] == "unknown" and head["bbcnews/test_accuracy_n"] == "3"
     latex = tex.read_text()
     assert latex.startswith(r"\begin{tabular}") and r"$\pm$" in latex and r"\bottomrule" in latex
+
+
+TWO_TASKS = ["experiment=table3_glue", "table.tasks=[bbcnews,rte]", "table.rows=[head,flora_r8]"]
+
+
+def _write_two_task_records(runs_dir: Path) -> None:
+    """bbcnews (5 labels) and rte (2 labels) heads differ in size, the adapters do not; rte's flora_r8 has one
+    failed seed and one missing."""
+    overrides = [*TWO_TASKS, f"paths.runs_dir={runs_dir}"]
+    for cell in table_cells(compose_config(overrides), overrides):
+        cfg = compose_config(cell.overrides)
+        if (cell.task, cell.row, cell.seed) == ("rte", "flora_r8", 2):
+            continue
+        record = json.loads(json.dumps(TEMPLATE)) | {"run_id": run_id(cfg), "method": cfg.method.tag}
+        head = 5 if cell.task == "bbcnews" else 2
+        adapter = 0 if cell.row == "head" else 800
+        record["params"] |= {"trainable": head + adapter, "trainable_pct": head / 100, "adapter": adapter}
+        record["params"]["adapter_pct"] = adapter / 100
+        record["metrics"] = {name: 0.5 for name in cfg.task.report}
+        if (cell.task, cell.row, cell.seed) == ("rte", "flora_r8", 1):
+            record = {"status": "failed", "error": "NonFiniteLossError: at step 3"}
+        write_record(record_path(cfg), record)
+
+
+def test_tasks_with_different_models_get_their_own_counts(tmp_path: Path) -> None:
+    _write_two_task_records(tmp_path / "runs")
+    table = collect([*TWO_TASKS, f"paths.runs_dir={tmp_path / 'runs'}"])
+    assert param_groups(table, "trainable") == [["bbcnews"], ["rte"]]
+    assert param_groups(table, "adapter") == [["bbcnews", "rte"]]
+    flora = next(r for r in table.rows if r.key == "flora_r8")
+    assert (flora.seeds["bbcnews"].ok, flora.seeds["rte"].ok, flora.seeds["rte"].failed) == (3, 1, 1)
+    md, csv_path, tex = write_tables(table, tmp_path, "make_tables test")
+    text = md.read_text()
+    assert (
+        "| Method | Trainable on bbcnews (% backbone) | Trainable on rte (% backbone) | Adapter (% backbone) |" in text
+    )
+    assert "| Seeds ok (bbcnews, rte) |" in text
+    flora_line = next(line for line in text.splitlines() if line.startswith("| FLoRA (r=8)"))
+    assert flora_line.startswith("| FLoRA (r=8) | 805 (0.050%) | 802 (0.020%) | 800 (8.000%) |")
+    assert "| 3/3, 1/3 (1 failed) |" in flora_line
+    head_line = next(line for line in text.splitlines() if line.startswith("| Head only"))
+    assert "| 3/3, 3/3 |" in head_line
+    rows = {r["row"]: r for r in csv.DictReader(csv_path.open())}
+    line = rows["flora_r8"]
+    fields = ("bbcnews/trainable", "rte/trainable", "rte/ok", "rte/failed", "rte/expected")
+    assert " ".join(line[k] for k in fields) == "805 802 1 1 3"
+    assert "trainable" not in line and "ok" not in line
+    assert r"Trainable on rte (\% backbone)" in tex.read_text()
+
+
+def test_tasks_with_equal_models_share_one_count_column(tmp_path: Path) -> None:
+    _write_two_task_records(tmp_path / "runs")
+    table = collect([*TWO_TASKS, f"paths.runs_dir={tmp_path / 'runs'}"])
+    for row in table.rows:
+        row.params["rte"] = dict(row.params["bbcnews"])
+    del next(r for r in table.rows if r.key == "head").params["rte"]  # a task with no record joins any group
+    assert param_groups(table, "trainable") == [["bbcnews", "rte"]]
 
 
 def test_records_of_other_configs_are_not_mixed_in(results: Path) -> None:

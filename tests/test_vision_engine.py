@@ -138,6 +138,32 @@ def test_every_new_module_trains_under_every_method(backbone: str, task: str) ->
 
 
 @pytest.mark.parametrize(
+    ("backbone", "task"),
+    [("convnext_atto", "scenes_seg"), ("convnext_atto", "scenes_det"), ("efficientnet_lite0", "fmnist_cls")],
+)
+@pytest.mark.parametrize("method", ["full", "flora_r2"])
+def test_new_modules_train_at_the_head_lr(backbone: str, task: str, method: str) -> None:
+    """mmengine's own optimiser constructor gives every new-module parameter task.lr.head and every backbone
+    parameter the method's lr (full fine-tuning's is smaller), through the paramwise multipliers the engine sets."""
+    import torch
+    from mmengine.optim import build_optim_wrapper
+
+    from experiments.engines.mmengine_runner import build_mm_config, build_model, method_config
+    from experiments.methods import attach_method
+
+    cfg = compose_config([f"backbone={backbone}", f"task={task}", f"method={method}", "backbone.weights=null"])
+    mm = build_mm_config(cfg, None, Path("/nonexistent"))
+    with torch.device("meta"):
+        model = attach_method(build_model(mm), method_config(cfg))
+    optimizer = build_optim_wrapper(model, mm.optim_wrapper).optimizer
+    lr_of = {id(p): group["lr"] for group in optimizer.param_groups for p in group["params"]}
+    for name, param in model.named_parameters():
+        if param.requires_grad:
+            expected = cfg.method.learning_rate if name.startswith("backbone.") else cfg.task.lr.head
+            assert lr_of[id(param)] == pytest.approx(expected), name
+
+
+@pytest.mark.parametrize(
     ("experiment", "backbone_params"),
     [("table1_convnext_paper", 196e6), ("table2_internvit_paper", 5.9e9)],
 )

@@ -99,6 +99,16 @@ def mm_config_file(cfg: DictConfig) -> Path:
     return path if path.is_absolute() else REPO_ROOT / path
 
 
+def head_learning_rate(cfg: DictConfig) -> dict[str, Any]:
+    """mmengine paramwise lr multipliers so that the new modules (neck, heads) train at task.lr.head whatever the
+    backbone's lr: full fine-tuning takes a small backbone lr, and without this its new heads would crawl at it."""
+    lr, head_lr = float(cfg.method.learning_rate), float(cfg.task.lr.head)
+    modules = cfg.backbone.get("head_modules") or []
+    if head_lr == lr or not modules:
+        return {}
+    return {"optim_wrapper.paramwise_cfg": {"custom_keys": {name: {"lr_mult": head_lr / lr} for name in modules}}}
+
+
 def build_mm_config(cfg: DictConfig, data_root: Path | None, work_dir: Path) -> Config:
     """The mmengine config file with the run's data folder, schedule, optimiser settings and seed."""
     mm = Config.fromfile(str(mm_config_file(cfg)))
@@ -120,6 +130,7 @@ def build_mm_config(cfg: DictConfig, data_root: Path | None, work_dir: Path) -> 
         "default_hooks.checkpoint.interval": int(task.checkpoint_interval),
         "default_hooks.logger.interval": int(task.log_interval),
     }
+    overrides.update(head_learning_rate(cfg))
     model_key = "model.backbone" if "backbone" in mm.model else "model"
     overrides[f"{model_key}.weights"] = cfg.backbone.get("weights")
     if data_root is not None:

@@ -2,7 +2,7 @@
 
 Registered in mmengine's root registries (mmseg/mmdet scopes fall back to them): the real Fashion-MNIST as a
 dataset, a timm classifier as a BaseModel (backbone + linear head, so adapters target `backbone.*` and the
-head is `head`), and top-1 accuracy as a metric.
+head is `cls_head`, a name no backbone parameter contains), and top-1 accuracy as a metric.
 """
 
 from __future__ import annotations
@@ -54,10 +54,10 @@ class TimmClassifier(BaseModel):
     ) -> None:
         super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
         self.backbone = build_timm(model_name, weights)
-        self.head = nn.Linear(self.backbone.num_features, num_classes)
+        self.cls_head = nn.Linear(self.backbone.num_features, num_classes)
 
     def forward(self, inputs: torch.Tensor, data_samples: Sequence[int] | None = None, mode: str = "tensor"):
-        logits = self.head(self.backbone(inputs))
+        logits = self.cls_head(self.backbone(inputs))
         if mode == "tensor":
             return logits
         labels = torch.as_tensor(list(data_samples), device=logits.device)

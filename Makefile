@@ -13,7 +13,7 @@ export WANDB_MODE ?= offline
 RUN := $(PY) -m experiments.run
 TABLE := $(PY) scripts/make_tables.py
 
-.PHONY: setup test lint reproduce-table-3 table-3 dry-run-table-3 sweep-scale sweep-rank
+.PHONY: setup test lint reproduce-table-3 table-3 dry-run-table-3 sweep-scale sweep-rank sweep-scale-effnet
 
 setup:
 	bash scripts/setup_env.sh
@@ -41,6 +41,11 @@ dry-run-table-3: setup
 sweep-scale: setup
 	$(RUN) -m experiment=sweep_scale $(ARGS)
 	$(TABLE) experiment=sweep_scale $(ARGS)
+
+# FLoRA's s on EfficientNet-Lite0 / Fashion-MNIST, judged on held-out training images (not table 1's test split).
+sweep-scale-effnet: setup
+	$(RUN) -m experiment=sweep_scale_effnet $(ARGS)
+	$(TABLE) experiment=sweep_scale_effnet $(ARGS)
 
 sweep-rank: setup
 	$(RUN) -m experiment=sweep_rank $(ARGS)

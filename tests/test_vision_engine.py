@@ -176,3 +176,20 @@ def test_paper_dry_run_prints_every_row(experiment: str, backbone_params: float)
         assert label in out, f"row {row} ({label}) missing from the dry run output"
     total = int(re.search(r"backbone \S+ \(([\d,]+) params\)", out).group(1).replace(",", ""))
     assert total == pytest.approx(backbone_params, rel=0.03)
+
+
+def test_scale_sweep_validates_on_held_out_training_images() -> None:
+    """sweep_scale_effnet's task.mm_overrides reach the mmengine config: its validation set is a slice of the
+    training split that the training slice does not contain (so s is never chosen on the test split)."""
+    from experiments.engines.mmengine_runner import build_mm_config
+    from experiments.vision.mm_cls import FashionMNISTClassification
+
+    cfg = compose_config(["experiment=sweep_scale_effnet"])
+    mm = build_mm_config(cfg, None, Path("/nonexistent"))
+    train_args = {k: v for k, v in mm.train_dataloader.dataset.items() if k != "type"}
+    val_args = {k: v for k, v in mm.val_dataloader.dataset.items() if k != "type"}
+    assert val_args["split"] == train_args["split"] == "train"
+    train, val = FashionMNISTClassification(**train_args), FashionMNISTClassification(**val_args)
+    assert len(val) == 1000
+    train_images = {bytes(image.numpy()) for image in train.images}
+    assert not any(bytes(image.numpy()) in train_images for image in val.images)

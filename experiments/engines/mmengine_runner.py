@@ -110,7 +110,8 @@ def head_learning_rate(cfg: DictConfig) -> dict[str, Any]:
 
 
 def build_mm_config(cfg: DictConfig, data_root: Path | None, work_dir: Path) -> Config:
-    """The mmengine config file with the run's data folder, schedule, optimiser settings and seed."""
+    """The mmengine config file with the run's data folder, schedule, optimiser settings and seed, then
+    task.mm_overrides (any mmengine config keys, nested; e.g. a sweep's held-out validation set)."""
     mm = Config.fromfile(str(mm_config_file(cfg)))
     task = cfg.task
     iters = int(task.max_iters)
@@ -140,6 +141,8 @@ def build_mm_config(cfg: DictConfig, data_root: Path | None, work_dir: Path) -> 
             if "ann_file" in mm.get(evaluator, {}):
                 overrides[f"{evaluator}.ann_file"] = str(data_root / mm[evaluator]["ann_file"])
     mm.merge_from_dict(overrides)
+    if task.get("mm_overrides"):
+        mm.merge_from_dict(OmegaConf.to_container(task.mm_overrides, resolve=True))
     return mm
 
 

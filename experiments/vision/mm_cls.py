@@ -23,11 +23,12 @@ from experiments.vision.timm_models import build_timm
 
 
 class FashionMNISTClassification(Dataset):
-    """The first `limit` images of a class-balanced, fixed shuffle of a Fashion-MNIST split, as 3 x size x size."""
+    """Images offset ... offset + limit of a fixed shuffle of a Fashion-MNIST split, as 3 x size x size: with the
+    same seed, a slice after the training images is a held-out validation set for choosing hyper-parameters."""
 
-    def __init__(self, split: str, limit: int | None = None, size: int = 64, seed: int = 0) -> None:
+    def __init__(self, split: str, limit: int | None = None, size: int = 64, seed: int = 0, offset: int = 0) -> None:
         images, labels = load_split(split)
-        order = np.random.default_rng(seed).permutation(len(labels))[:limit]
+        order = np.random.default_rng(seed).permutation(len(labels))[offset:][:limit]
         self.images = torch.from_numpy(images[order].copy())
         self.labels = torch.from_numpy(labels[order].copy())
         self.size = size

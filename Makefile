@@ -13,7 +13,7 @@ export WANDB_MODE ?= offline
 RUN := $(PY) -m experiments.run
 TABLE := $(PY) scripts/make_tables.py
 
-.PHONY: setup test lint reproduce-table-3 table-3 dry-run-table-3 sweep-scale sweep-rank sweep-scale-effnet
+.PHONY: setup test lint reproduce-table-3 table-3 dry-run-table-3 sweep-scale sweep-rank sweep-scale-effnet sweep-scale-internvit
 
 setup:
 	bash scripts/setup_env.sh
@@ -46,6 +46,11 @@ sweep-scale: setup
 sweep-scale-effnet: setup
 	$(RUN) -m experiment=sweep_scale_effnet $(ARGS)
 	$(TABLE) experiment=sweep_scale_effnet $(ARGS)
+
+# FLoRA's s on the InternViT-style ViT / scene segmentation, judged on held-out training scenes.
+sweep-scale-internvit: setup
+	$(RUN) -m experiment=sweep_scale_internvit $(ARGS)
+	$(TABLE) experiment=sweep_scale_internvit $(ARGS)
 
 sweep-rank: setup
 	$(RUN) -m experiment=sweep_rank $(ARGS)

@@ -34,6 +34,8 @@ def register_resolvers() -> None:
         OmegaConf.register_new_resolver("repo_root", lambda: str(REPO_ROOT))
     if not OmegaConf.has_resolver("csv"):
         OmegaConf.register_new_resolver("csv", _csv)
+    if not OmegaConf.has_resolver("range"):
+        OmegaConf.register_new_resolver("range", lambda start, stop: list(range(int(start), int(stop))))
 
 
 register_resolvers()

@@ -193,3 +193,21 @@ def test_scale_sweep_validates_on_held_out_training_images() -> None:
     assert len(val) == 1000
     train_images = {bytes(image.numpy()) for image in train.images}
     assert not any(bytes(image.numpy()) in train_images for image in val.images)
+
+
+def test_vit_scale_sweep_validates_on_held_out_training_scenes() -> None:
+    """sweep_scale_internvit trains on training scenes 0-299 and scores on 300-399, through mmseg's own dataset."""
+    from mmengine.registry import init_default_scope
+    from mmseg.registry import DATASETS
+
+    from experiments.engines.mmengine_runner import build_mm_config, prepare_data
+
+    cfg = compose_config(["experiment=sweep_scale_internvit"])
+    mm = build_mm_config(cfg, prepare_data(cfg.task), Path("/nonexistent"))
+    init_default_scope("mmseg")
+    train = DATASETS.build(mm.train_dataloader.dataset)
+    val = DATASETS.build(mm.val_dataloader.dataset)
+    train_images = {train.get_data_info(i)["img_path"] for i in range(len(train))}
+    val_images = {val.get_data_info(i)["img_path"] for i in range(len(val))}
+    assert (len(train_images), len(val_images)) == (300, 100)
+    assert all("/training/" in path for path in val_images) and not train_images & val_images

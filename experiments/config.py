@@ -15,7 +15,7 @@ from typing import Any
 
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, ListConfig, OmegaConf
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CONFIG_DIR = REPO_ROOT / "configs"
@@ -28,6 +28,11 @@ def _csv(values: Sequence[Any]) -> str:
     return ",".join(str(v) for v in values)
 
 
+def _range(start: str, stop: str) -> ListConfig:
+    """`${range:300,400}`: the integers start..stop-1, as a ListConfig so that OmegaConf.resolve accepts it."""
+    return ListConfig(list(range(int(start), int(stop))))
+
+
 def register_resolvers() -> None:
     """Register the custom interpolations used in configs/ (idempotent)."""
     if not OmegaConf.has_resolver("repo_root"):
@@ -35,7 +40,7 @@ def register_resolvers() -> None:
     if not OmegaConf.has_resolver("csv"):
         OmegaConf.register_new_resolver("csv", _csv)
     if not OmegaConf.has_resolver("range"):
-        OmegaConf.register_new_resolver("range", lambda start, stop: list(range(int(start), int(stop))))
+        OmegaConf.register_new_resolver("range", _range)
 
 
 register_resolvers()

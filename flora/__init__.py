@@ -7,11 +7,12 @@ from flora.checkpoint import load_adapter, save_adapter
 from flora.config import FloraConfig
 from flora.functional import flora_num_params, lora_num_params, mode_product, tucker_to_tensor
 from flora.layers import FloraLayer
-from flora.methods import METHODS, attach
+from flora.methods import attach
 from flora.model import (
     adapter_layers,
     count_parameters,
     inject,
+    is_merged,
     merge,
     merge_and_unload,
     set_adapters_enabled,
@@ -20,7 +21,6 @@ from flora.model import (
 )
 
 __all__ = [
-    "METHODS",
     "FloraConfig",
     "FloraLayer",
     "adapter_layers",
@@ -28,6 +28,7 @@ __all__ = [
     "count_parameters",
     "flora_num_params",
     "inject",
+    "is_merged",
     "load_adapter",
     "lora_num_params",
     "merge",

@@ -1,4 +1,4 @@
-"""The attach() entry point for every method, FLoRA-vs-LoRA equivalence, and FLoRA inside PEFT."""
+"""The runner's method registry (FLoRA and the baselines), and FLoRA-vs-LoRA equivalence."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import torch
 from torch import nn
 
 import flora
-from flora.peft_interop import FloraPeftConfig, from_pretrained
-from tests.flora_helpers import randomise, rel_err
+from experiments.methods import METHODS, attach, parameter_counts
+from tests.flora_helpers import rel_err
 
 
 def small_convnext() -> nn.Module:
@@ -26,7 +26,7 @@ def trainable_names(model: nn.Module) -> set[str]:
 
 
 def test_attach_flora_adapts_depthwise_convs_too():
-    model = flora.attach(small_convnext(), {"name": "flora", **BASE, "kernel_rank": 2, "scale": 4.0})
+    model = attach(small_convnext(), {"name": "flora", **BASE, "kernel_rank": 2, "scale": 4.0})
     adapted = dict(flora.adapter_layers(model))
     assert "stages.0.blocks.0.conv_dw" in adapted
     counts = flora.count_parameters(model)
@@ -37,27 +37,65 @@ def test_attach_flora_adapts_depthwise_convs_too():
 @pytest.mark.parametrize("method", ["lora", "dora"])
 def test_attach_peft_baselines_refuse_depthwise_convs_by_name(method):
     with pytest.raises(ValueError, match=r"grouped conv 'stages.0.blocks.0.conv_dw' \(groups=40\).*method 'flora'"):
-        flora.attach(small_convnext(), {"name": method, **BASE, "alpha": 8})
+        attach(small_convnext(), {"name": method, **BASE, "alpha": 8})
 
 
 @pytest.mark.parametrize("method", ["lora", "dora"])
 def test_attach_peft_baselines_on_dense_layers(method):
     cfg = {"name": method, **BASE, "exclude_modules": r".*(conv_dw|head\.fc)", "alpha": 8}
-    model = flora.attach(small_convnext(), cfg)
+    model = attach(small_convnext(), cfg)
     names = trainable_names(model)
     assert names and all("lora_" in n or n.startswith("head.fc") for n in names)
     assert any("lora_magnitude" in n for n in names) == (method == "dora")
-    counts = flora.count_parameters(model)
+    counts = parameter_counts(model, 1)
     assert counts["adapter"] > 0 and counts["trainable"] > counts["adapter"]
     assert model(torch.randn(1, 3, 32, 32)).shape == (1, 4)
 
 
 def test_attach_full_and_head():
-    full = flora.attach(small_convnext(), {"name": "full"})
+    full = attach(small_convnext(), {"name": "full"})
     assert all(p.requires_grad for p in full.parameters())
-    head = flora.attach(small_convnext(), {"name": "head", "modules_to_save": ["head.fc"]})
+    head = attach(small_convnext(), {"name": "head", "modules_to_save": ["head.fc"]})
     assert trainable_names(head) == {"head.fc.weight", "head.fc.bias"}
-    assert flora.count_parameters(head)["adapter"] == 0
+    assert parameter_counts(head, 1)["adapter"] == 0
+
+
+def test_registry_names_every_method():
+    assert sorted(METHODS) == ["bitfit", "dora", "flora", "full", "head", "lora"]
+
+
+def test_bitfit_trains_biases_and_the_head():
+    model = attach(small_convnext(), {"name": "bitfit", "modules_to_save": ["head.fc"]})
+    names = trainable_names(model)
+    assert {"head.fc.weight", "head.fc.bias"} <= names
+    assert all(n.endswith(".bias") or n.startswith("head.fc") for n in names)
+    assert any(n.startswith("stages.") for n in names)
+    counts = parameter_counts(model, 1)
+    assert counts["adapter"] == 0 and counts["trainable"] == sum(
+        p.numel() for p in model.parameters() if p.requires_grad
+    )
+
+
+def test_peft_baselines_without_targets_say_so():
+    with pytest.raises(ValueError, match="method 'lora' needs target_modules"):
+        attach(small_convnext(), {"name": "lora", "rank": 4})
+
+
+def test_every_method_config_composes_and_attaches():
+    """configs/method/*.yaml: each resolves to a config this registry accepts (runner keys aside)."""
+    from pathlib import Path
+
+    from omegaconf import OmegaConf
+
+    from experiments.methods import RUNNER_KEYS
+
+    folder = Path(__file__).resolve().parents[1] / "configs" / "method"
+    for path in sorted(folder.glob("*.yaml")):
+        cfg = OmegaConf.load(path)
+        if "name" in cfg:
+            assert cfg.name in METHODS, path.name
+            unknown = set(cfg) - METHODS[cfg.name].keys - set(RUNNER_KEYS) - {"name"}
+            assert not unknown, (path.name, unknown)
 
 
 @pytest.mark.parametrize(
@@ -70,13 +108,13 @@ def test_attach_full_and_head():
 )
 def test_attach_bad_configs(cfg, message):
     with pytest.raises(ValueError, match=message):
-        flora.attach(small_convnext(), cfg)
+        attach(small_convnext(), cfg)
 
 
 def test_attach_ignores_keys_of_other_methods_and_nones():
-    model = flora.attach(small_convnext(), {"name": "flora", **BASE, "alpha": None, "scale": 2.0})
+    model = attach(small_convnext(), {"name": "flora", **BASE, "alpha": None, "scale": 2.0})
     assert next(layer for _, layer in flora.adapter_layers(model)).scale == 2.0
-    model = flora.attach(small_convnext(), {"name": "full", "scale": 4.0, "rank": 8})
+    model = attach(small_convnext(), {"name": "full", "scale": 4.0, "rank": 8})
     assert all(p.requires_grad for p in model.parameters())
 
 
@@ -101,42 +139,15 @@ def test_identity_core_flora_equals_peft_lora():
         assert rel_err(layer(x), lora_holder.layer(x)) < 1e-6
 
 
-def make_mlp_convnet() -> nn.Module:
-    torch.manual_seed(0)
-    return nn.Sequential(
-        nn.Conv2d(3, 8, 3, padding=1),
-        nn.ReLU(),
-        nn.Conv2d(8, 8, 5, padding=2, groups=8),
-        nn.Flatten(),
-        nn.Linear(8 * 6 * 6, 4),
-    )
+def test_flora_adapter_count_is_cores_and_factors_only():
+    model = attach(small_convnext(), {"name": "flora", **BASE})
+    cores = sum(p.numel() for _, layer in flora.adapter_layers(model) for p in (layer.core, *layer.factors))
+    assert parameter_counts(model, 1)["adapter"] == cores == flora.count_parameters(model)["adapter"]
 
 
-def test_flora_inside_peft_round_trip_and_merge(tmp_path):
-    cfg = FloraPeftConfig(r=4, target_modules=["0", "2", "4"], flora_scale=2.0, flora_kernel_rank=2)
-    model = peft.get_peft_model(make_mlp_convnet(), cfg)
-    randomise(model)
-    x = torch.randn(2, 3, 6, 6)
-    expected = model(x)
-    trainable = {n for n, p in model.named_parameters() if p.requires_grad}
-    assert trainable and all("lora_flora" in n for n in trainable)
-    model.save_pretrained(tmp_path)
-    restored = from_pretrained(make_mlp_convnet(), str(tmp_path))
-    assert torch.equal(restored(x), expected)
-    merged = restored.merge_and_unload()
-    assert type(merged[2]) is nn.Conv2d
-    assert rel_err(merged(x), expected) < 1e-5
-
-
-def test_peft_flora_layer_matches_native_layer():
-    cfg = FloraPeftConfig(r=3, target_modules=["0"], flora_scale=1.5, flora_kernel_rank=2)
-    model = peft.get_peft_model(make_mlp_convnet(), cfg)
-    randomise(model)
-    peft_layer = model.base_model.model[0]
-    delta = peft_layer.lora_flora["default"]
-    native = flora.layers.Conv2d(base_layer=make_mlp_convnet()[0], ranks=delta.ranks, scale=1.5)
-    native.load_state_dict(
-        {**native.state_dict(), "core": delta.core, **{f"factors.{i}": f for i, f in enumerate(delta.factors)}}
-    )
-    x = torch.randn(2, 3, 6, 6)
-    assert rel_err(native(x), peft_layer(x)) < 1e-6
+def test_a_rank_larger_than_every_adapted_layer_is_refused_not_mislabelled() -> None:
+    model = torch.nn.Sequential(torch.nn.Linear(16, 8), torch.nn.ReLU(), torch.nn.Linear(8, 4))
+    with pytest.raises(ValueError, match=r"method.rank=100000 exceeds every adapted layer.*largest usable here is 16"):
+        attach(model, {"name": "flora", "rank": 100000, "target_modules": ["0", "2"]})
+    assert isinstance(model[0], torch.nn.Linear), "a refused rank leaves the model untouched"
+    attach(model, {"name": "flora", "rank": 8, "target_modules": ["0", "2"]})

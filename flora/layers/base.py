@@ -8,10 +8,14 @@ multiply-adds per output element of both, which drive the per-layer choice of pa
 from __future__ import annotations
 
 from abc import abstractmethod
+from collections.abc import Sequence
 
 import torch
 from torch import nn
+from torch.func import functional_call
 
+from flora import merging
+from flora.targets import has_own_forward
 from flora.tucker import TuckerDelta
 
 # A frozen op's backward computes only the input gradient; training the weight adds a weight-gradient op of the
@@ -21,7 +25,15 @@ FACTORED_TRAINING_COST = 3.0
 
 
 class GeometryDelta(TuckerDelta):
-    """A Tucker update that knows the geometry of the op it adapts."""
+    """A Tucker update that knows the geometry of the op it adapts.
+
+    A subclass of a torch layer with its own forward (timm's Conv2dSame pads on the fly, StdConv standardises
+    its weight) is run through that forward with W + dW (``custom_forward``): exactly what merging computes.
+    """
+
+    def __init__(self, base_layer: nn.Module, ranks: Sequence[int], scale: float, **kwargs) -> None:
+        super().__init__(tuple(base_layer.weight.shape), ranks, scale, **kwargs)
+        self.custom_forward = has_own_forward(base_layer)
 
     @abstractmethod
     def factored_output(self, x: torch.Tensor) -> torch.Tensor:
@@ -52,6 +64,13 @@ class GeometryDelta(TuckerDelta):
         as a reference. Dropout on the adapter input rules out ``merged``.
         """
         has_dropout = not isinstance(self.dropout, nn.Identity)
+        if self.custom_forward:
+            if has_dropout or self.requested_path not in ("auto", "merged"):
+                raise ValueError(
+                    "this layer's class has its own forward, which FLoRA runs with W + dW (path 'merged'); it cannot "
+                    f"take path={self.requested_path!r} or adapter dropout"
+                )
+            return "merged"
         if self.requested_path == "merged" and has_dropout:
             raise ValueError("path='merged' cannot apply dropout to the adapter input; use 'factored' or 'dense'")
         if self.requested_path != "auto":
@@ -60,7 +79,13 @@ class GeometryDelta(TuckerDelta):
             return "factored"
         return "dense" if has_dropout else "merged"
 
-    def adapted_forward(self, base_layer: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    def adapted_forward(self, base_layer: nn.Module, x: torch.Tensor, *args, **kwargs) -> torch.Tensor:
+        if self.custom_forward:
+            weight = base_layer.weight
+            adapted = weight + self.delta_weight().to(weight.dtype)
+            return functional_call(base_layer, {"weight": adapted}, (x, *args), kwargs)
+        if args or kwargs:
+            raise TypeError(f"{type(base_layer).__name__}.forward takes one input, got {1 + len(args + tuple(kwargs))}")
         path = self.path
         if path == "merged" and self.training and not isinstance(self.dropout, nn.Identity):
             path = "dense"
@@ -77,19 +102,13 @@ class GeometryDelta(TuckerDelta):
     def dense_output(self, base_layer: nn.Module, x: torch.Tensor, delta: torch.Tensor) -> torch.Tensor:
         """dW applied to x by the base op's functional form (no bias)."""
 
-    @torch.no_grad()
-    def merge_into(self, weight: torch.Tensor) -> None:
-        weight.add_(self.delta_weight().to(weight.dtype))
-
-    @torch.no_grad()
-    def unmerge_from(self, weight: torch.Tensor) -> None:
-        weight.sub_(self.delta_weight().to(weight.dtype))
-
 
 class FloraLayer(nn.Module):
     """Mixin for adapters that own their frozen ``base_layer``: the public face of the library.
 
-    Concrete classes list it first, before their geometry: ``class Linear(FloraLayer, LinearDelta)``.
+    Concrete classes list it first, before their geometry: ``class Linear(FloraLayer, LinearDelta)``. The wrapper
+    stands in for the module it wraps: attributes it lacks (``weight``, ``bias``, ``in_features``,
+    ``num_embeddings``, ...) are read from the base layer, because model code reads them (T5, ViT, Whisper, CLIP).
     """
 
     def __init__(self, base_layer: nn.Module, **kwargs) -> None:
@@ -97,22 +116,30 @@ class FloraLayer(nn.Module):
         self.base_layer = base_layer
         self.merged = False
         self.disabled = False
+        self.register_buffer("base_before_merge", None, persistent=False)
         self.path = self.resolve_path()
+        merging.register_state_hooks(self)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def __getattr__(self, name: str):
+        try:
+            return super().__getattr__(name)
+        except AttributeError:
+            modules = self.__dict__.get("_modules") or {}
+            if name.startswith("__") or "base_layer" not in modules:
+                raise
+            return getattr(modules["base_layer"], name)
+
+    def forward(self, x: torch.Tensor, *args, **kwargs) -> torch.Tensor:
         if self.merged or self.disabled:
-            return self.base_layer(x)
-        return self.adapted_forward(self.base_layer, x)
+            return self.base_layer(x, *args, **kwargs)
+        return self.adapted_forward(self.base_layer, x, *args, **kwargs)
 
-    def merge(self) -> None:
-        if not self.merged:
-            self.merge_into(self.base_layer.weight)
-            self.merged = True
+    def merge(self, keep_base: bool = True) -> None:
+        """W <- W + dW; with ``keep_base`` a copy of W is kept so that ``unmerge`` restores it bit for bit."""
+        merging.merge_into(self, self.base_layer.weight, keep_base)
 
     def unmerge(self) -> None:
-        if self.merged:
-            self.unmerge_from(self.base_layer.weight)
-            self.merged = False
+        merging.unmerge_from(self, self.base_layer.weight)
 
     def extra_repr(self) -> str:
         return f"{super().extra_repr()}, path={self.path}, merged={self.merged}"

@@ -53,7 +53,7 @@ class ConvDelta(GeometryDelta):
         self.groups = int(base_layer.groups)
         self.padding_mode = base_layer.padding_mode
         self.reversed_padding = tuple(base_layer._reversed_padding_repeated_twice)
-        super().__init__(tuple(base_layer.weight.shape), ranks, scale, **kwargs)
+        super().__init__(base_layer, ranks, scale, **kwargs)
 
     def _conv(self, x: torch.Tensor, weight: torch.Tensor, **kwargs) -> torch.Tensor:
         return _CONV_FN[self.spatial_dims](x, weight, **kwargs)

@@ -28,7 +28,7 @@ class EmbeddingDelta(GeometryDelta):
             )
         self.padding_idx = base_layer.padding_idx
         kwargs["dropout"] = 0.0
-        super().__init__(tuple(base_layer.weight.shape), ranks, scale, **kwargs)
+        super().__init__(base_layer, ranks, scale, **kwargs)
 
     def delta_weight(self) -> torch.Tensor:
         """dW with the padding row held at zero: torch never updates that row, and neither does the adapter."""

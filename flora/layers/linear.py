@@ -14,18 +14,15 @@ import torch.nn.functional as F
 from torch import nn
 
 from flora.layers.base import FloraLayer, GeometryDelta
-
-
-def _is_transformers_conv1d(module: nn.Module) -> bool:
-    return type(module).__name__ == "Conv1D" and type(module).__module__.startswith("transformers")
+from flora.targets import type_key
 
 
 class LinearDelta(GeometryDelta):
     """Tucker update of a matrix weight; ``transposed`` marks the [in, out] layout of ``Conv1D``."""
 
     def __init__(self, base_layer: nn.Module, ranks: Sequence[int], scale: float, **kwargs) -> None:
-        self.transposed = _is_transformers_conv1d(base_layer)
-        super().__init__(tuple(base_layer.weight.shape), ranks, scale, **kwargs)
+        self.transposed = type_key(base_layer) == "Conv1D"
+        super().__init__(base_layer, ranks, scale, **kwargs)
 
     @property
     def out_mode(self) -> int:

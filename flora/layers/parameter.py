@@ -9,6 +9,7 @@ from __future__ import annotations
 import torch
 from torch.nn.utils import parametrize
 
+from flora import merging
 from flora.tucker import TuckerDelta
 
 
@@ -19,6 +20,7 @@ class ParameterDelta(TuckerDelta):
         super().__init__(*args, **kwargs)
         self.merged = False
         self.disabled = False
+        self.register_buffer("base_before_merge", None, persistent=False)
         self.path = "merged"
 
     def forward(self, weight: torch.Tensor) -> torch.Tensor:
@@ -26,20 +28,16 @@ class ParameterDelta(TuckerDelta):
             return weight
         return weight + self.delta_weight().to(weight.dtype)
 
-    def merge_into_original(self, original: torch.Tensor) -> None:
-        if not self.merged:
-            with torch.no_grad():
-                original.add_(self.delta_weight().to(original.dtype))
-            self.merged = True
+    def merge_into_original(self, original: torch.Tensor, keep_base: bool = True) -> None:
+        merging.merge_into(self, original, keep_base)
 
     def unmerge_from_original(self, original: torch.Tensor) -> None:
-        if self.merged:
-            with torch.no_grad():
-                original.sub_(self.delta_weight().to(original.dtype))
-            self.merged = False
+        merging.unmerge_from(self, original)
 
 
 def register(module: torch.nn.Module, name: str, delta: ParameterDelta) -> None:
     """Attach ``delta`` to ``module.<name>``; the original stays frozen at ``parametrizations.<name>.original``."""
     parametrize.register_parametrization(module, name, delta)
-    getattr(module.parametrizations, name).original.requires_grad_(False)
+    holder = getattr(module.parametrizations, name)
+    holder.original.requires_grad_(False)
+    merging.register_state_hooks(holder)

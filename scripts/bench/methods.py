@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from torch import nn
 
 import flora
+from experiments.methods import attach
 from flora.functional import lora_num_params
 
 
@@ -66,7 +67,7 @@ def apply_method(
             model.get_submodule(name).requires_grad_(True)
         return model, ""
     if method == "full":
-        return flora.attach(model, {"name": "full"}), ""
+        return attach(model, {"name": "full"}), ""
     if method in FLORA_PATHS:
         cfg = {
             "name": "flora",
@@ -86,7 +87,7 @@ def apply_method(
         if any(rank % model.get_submodule(n).groups for n in grouped):
             raise NotApplicable(f"PEFT needs rank % groups == 0 on grouped/depthwise convs (rank {rank})")
         cfg = {"name": method, "target_modules": targets, "rank": rank, "alpha": rank, "modules_to_save": head}
-        return flora.attach(model, cfg), f"rank {rank}"
+        return attach(model, cfg), f"rank {rank}"
     raise ValueError(f"unknown method {method!r}; choose one of {sorted(METHOD_LABELS)}")
 
 

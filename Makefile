@@ -1,36 +1,70 @@
-# Every target installs what is missing first (scripts/setup_env.sh is idempotent).
+# Every target installs what it needs first (the set-up scripts are idempotent): `setup` is the library and the
+# language table; `setup-vision` adds OpenMMLab and builds mmcv (the vision tables and `make test`).
 # Extra Hydra overrides go in ARGS, e.g. `make reproduce-table-3 ARGS="profile=paper launcher=slurm"`;
-# FORCE=1 reruns runs that already have an ok record.
+# FORCE=1 reruns runs that already have an ok record; KEEP_STALE=1 keeps ok records made by other code.
+#
+# reproduce-table-N: your own runs, into $(REPRO_DIR) (not committed), then the table and a row-by-row comparison
+#                    with the committed reference records in results/runs.
+# reference-table-N: refresh the committed reference: results/runs and results/<table>.* (reruns only the runs
+#                    whose records are missing, failed or made by other code).
 VENV ?= .venv
 PY := $(VENV)/bin/python
 ARGS ?=
 FORCE ?= 0
-export FORCE
+KEEP_STALE ?= 0
+REPRO_DIR ?= $(CURDIR)/reproduction
+export FORCE KEEP_STALE
 export HF_HUB_OFFLINE ?= 1
 export TRANSFORMERS_OFFLINE ?= $(HF_HUB_OFFLINE)
 export WANDB_MODE ?= offline
 
 RUN := $(PY) -m experiments.run
 TABLE := $(PY) scripts/make_tables.py
+COMPARE := $(PY) scripts/compare_runs.py
+CACHES := $(PY) scripts/prepare_caches.py
 
-.PHONY: setup test lint reproduce-table-3 table-3 dry-run-table-3 sweep-scale sweep-rank sweep-scale-effnet sweep-scale-internvit
+# $(call reproduce,EXPERIMENT): runs into REPRO_DIR, its table there, the comparison with the reference.
+define reproduce
+	$(RUN) -m experiment=$(1) paths.results_dir=$(REPRO_DIR) $(ARGS)
+	$(TABLE) experiment=$(1) paths.results_dir=$(REPRO_DIR) $(ARGS)
+	$(COMPARE) experiment=$(1) paths.results_dir=$(REPRO_DIR) $(ARGS)
+endef
 
+# $(call reference,EXPERIMENT): the committed records and table.
+define reference
+	$(RUN) -m experiment=$(1) $(ARGS)
+	$(TABLE) experiment=$(1) $(ARGS)
+endef
+
+.PHONY: setup setup-vision setup-multimodal test test-fast lint
 setup:
 	bash scripts/setup_env.sh
+
+setup-vision: setup
 	bash scripts/setup_vision.sh
 
-test: setup
+setup-multimodal: setup
+	bash scripts/setup_multimodal.sh
+
+test: setup-vision setup-multimodal
 	WANDB_MODE=disabled $(PY) -m pytest -q tests
+
+# The library and the runner, without the vision and multimodal stacks: the inner loop, a few minutes.
+test-fast: setup
+	WANDB_MODE=disabled $(PY) -m pytest -q -m "not slow" tests --ignore-glob="tests/test_vision_*" --ignore-glob="tests/test_multimodal_*"
 
 lint: setup
 	$(VENV)/bin/ruff check flora experiments scripts tests
 
-# The language table: every run of the table (skipping finished ones), then results/table3_glue.{md,csv,tex}.
+# The language table (MiniLM-L6 on BBC News; GLUE with profile=paper).
+.PHONY: reproduce-table-3 reference-table-3 table-3 dry-run-table-3
 reproduce-table-3: setup
-	$(RUN) -m experiment=table3_glue $(ARGS)
-	$(TABLE) experiment=table3_glue $(ARGS)
+	$(call reproduce,table3_glue)
 
-# Rebuild the table from the records only.
+reference-table-3: setup
+	$(call reference,table3_glue)
+
+# Rebuild the committed table from the records only.
 table-3: setup
 	$(TABLE) experiment=table3_glue $(ARGS)
 
@@ -38,25 +72,24 @@ table-3: setup
 dry-run-table-3: setup
 	$(RUN) experiment=table3_glue profile=paper dry_run=true $(ARGS)
 
+.PHONY: sweep-scale sweep-rank sweep-scale-effnet sweep-scale-internvit
 sweep-scale: setup
-	$(RUN) -m experiment=sweep_scale $(ARGS)
-	$(TABLE) experiment=sweep_scale $(ARGS)
-
-# FLoRA's s on EfficientNet-Lite0 / Fashion-MNIST, judged on held-out training images (not table 1's test split).
-sweep-scale-effnet: setup
-	$(RUN) -m experiment=sweep_scale_effnet $(ARGS)
-	$(TABLE) experiment=sweep_scale_effnet $(ARGS)
-
-# FLoRA's s on the InternViT-style ViT / scene segmentation, judged on held-out training scenes.
-sweep-scale-internvit: setup
-	$(RUN) -m experiment=sweep_scale_internvit $(ARGS)
-	$(TABLE) experiment=sweep_scale_internvit $(ARGS)
+	$(call reference,sweep_scale)
 
 sweep-rank: setup
-	$(RUN) -m experiment=sweep_rank $(ARGS)
-	$(TABLE) experiment=sweep_rank $(ARGS)
+	$(call reference,sweep_rank)
 
-# The efficiency table (issue 4): results/table5_efficiency.{md,csv} and results/figures/table5_efficiency.png.
+# FLoRA's s on EfficientNet-Lite0 / Fashion-MNIST, judged on held-out training images (not table 1's test split).
+sweep-scale-effnet: setup-vision
+	$(CACHES) experiment=sweep_scale_effnet $(ARGS)
+	$(call reference,sweep_scale_effnet)
+
+# FLoRA's s on the InternViT-style ViT / scene segmentation, judged on held-out training scenes.
+sweep-scale-internvit: setup-vision
+	$(CACHES) experiment=sweep_scale_internvit $(ARGS)
+	$(call reference,sweep_scale_internvit)
+
+# The efficiency table: results/table5_efficiency.{md,csv} and results/figures/table5_efficiency.png.
 # Options go in BENCH_ARGS, e.g. BENCH_ARGS="--threads 1" or BENCH_ARGS="--device cuda".
 .PHONY: reproduce-table-5 bench-quick
 BENCH_ARGS ?=
@@ -67,25 +100,47 @@ reproduce-table-5: setup
 bench-quick: setup
 	$(PY) scripts/benchmark_efficiency.py --quick --threads 1 --out-dir /tmp/table5-quick $(BENCH_ARGS)
 
-# The vision tables (issue 5): mmengine/mmseg/mmdet loops on real Fashion-MNIST and scenes built from it.
-# Table 1: results/table1_effnet.* (classification) and results/table1_convnext.* (segmentation, detection).
-.PHONY: reproduce-table-1 reproduce-table-2 dry-run-table-1 dry-run-table-2
-reproduce-table-1: setup
-	$(PY) scripts/pretrain_backbones.py convnext_atto
-	$(RUN) -m experiment=table1_effnet $(ARGS)
-	$(RUN) -m experiment=table1_convnext $(ARGS)
-	$(TABLE) experiment=table1_effnet $(ARGS)
-	$(TABLE) experiment=table1_convnext $(ARGS)
+# The vision tables: mmengine/mmseg/mmdet loops on real Fashion-MNIST and scenes built from it. Caches (scenes,
+# pretrained backbones) are built before the workers start, so parallel runs only read them.
+# Table 1: table1_effnet (classification) and table1_convnext (segmentation, detection). Table 2: the ViT.
+.PHONY: reproduce-table-1 reproduce-table-2 reference-table-1 reference-table-2 dry-run-table-1 dry-run-table-2
+reproduce-table-1: setup-vision
+	$(CACHES) experiment=table1_effnet $(ARGS)
+	$(CACHES) experiment=table1_convnext $(ARGS)
+	$(call reproduce,table1_effnet)
+	$(call reproduce,table1_convnext)
 
-reproduce-table-2: setup
-	$(PY) scripts/pretrain_backbones.py internvit_mini
-	$(RUN) -m experiment=table2_internvit $(ARGS)
-	$(TABLE) experiment=table2_internvit $(ARGS)
+reference-table-1: setup-vision
+	$(CACHES) experiment=table1_effnet $(ARGS)
+	$(CACHES) experiment=table1_convnext $(ARGS)
+	$(call reference,table1_effnet)
+	$(call reference,table1_convnext)
+
+reproduce-table-2: setup-vision
+	$(CACHES) experiment=table2_internvit $(ARGS)
+	$(call reproduce,table2_internvit)
+
+reference-table-2: setup-vision
+	$(CACHES) experiment=table2_internvit $(ARGS)
+	$(call reference,table2_internvit)
+
+# The LLaVA table, mini profile: caches (GGUF conversion, vision tower, stage-1 alignment), then every run.
+.PHONY: reproduce-table-4 reference-table-4 dry-run-table-4
+reproduce-table-4: setup-multimodal
+	$(call reproduce,table4_llava)
+
+reference-table-4: setup-multimodal
+	$(call reference,table4_llava)
+
+# LLaVA-1.5-7B on the meta device: every row's #params, also as % of all parameters (the DoRA paper's convention).
+dry-run-table-4: setup-multimodal
+	$(RUN) experiment=table4_llava_paper profile=paper dry_run=true $(ARGS)
+	$(PY) -m experiments.multimodal.budgets experiment=table4_llava_paper profile=paper $(ARGS)
 
 # ConvNeXt-L + UperNet / Mask R-CNN and InternViT-6B + UperNet on the meta device: #params of every row.
-dry-run-table-1: setup
+dry-run-table-1: setup-vision
 	$(RUN) experiment=table1_convnext_paper profile=paper dry_run=true $(ARGS)
 	$(RUN) experiment=table1_convnext_paper profile=paper dry_run=true "table.tasks=[coco_det]" $(ARGS)
 
-dry-run-table-2: setup
+dry-run-table-2: setup-vision
 	$(RUN) experiment=table2_internvit_paper profile=paper dry_run=true $(ARGS)

@@ -80,10 +80,49 @@ def table_cells(cfg: DictConfig, base_overrides: Sequence[str] = (), seeds: bool
                 yield Cell(str(row), str(task), int(seed), kept + extra)
 
 
+# Keys that cannot change what a run computes: labels and what a table reports.
+DISPLAY_KEYS = {"method": ("label",), "task": ("report",), "backbone": ("label",)}
+# Method keys only FLoRA reads: a LoRA row that inherits a swept `method.scale` computes the same thing.
+FLORA_ONLY_KEYS = ("scale", "kernel_rank", "path", "scale_pattern")
+# Keys each non-adapter method reads (besides name); everything else in its config is inert.
+PLAIN_METHOD_KEYS = {
+    "head": ("modules_to_save", "learning_rate"),
+    "full": ("learning_rate",),
+    "bitfit": ("modules_to_save", "learning_rate"),
+}
+
+
+def _method_identity(method: dict[str, Any]) -> dict[str, Any]:
+    name = method.get("name")
+    if name in PLAIN_METHOD_KEYS:
+        return {k: v for k, v in method.items() if k == "name" or k in PLAIN_METHOD_KEYS[name]}
+    if name != "flora":
+        return {k: v for k, v in method.items() if k not in FLORA_ONLY_KEYS}
+    return method
+
+
+def run_identity(cfg: DictConfig) -> dict[str, Any]:
+    """The part of cfg that decides a run's result (see RUN_KEYS), with the inert keys removed.
+
+    The transformers trainer group is dropped under a task that another engine trains (it is never read).
+    """
+    content: dict[str, Any] = {}
+    for key in RUN_KEYS:
+        if key == "seed":
+            content[key] = cfg[key]
+            continue
+        if key == "trainer" and cfg.task.get("engine") not in (None, "hf_trainer"):
+            continue
+        value = OmegaConf.to_container(cfg[key], resolve=True)
+        for inert in DISPLAY_KEYS.get(key, ()):
+            value.pop(inert, None)
+        content[key] = _method_identity(value) if key == "method" else value
+    return content
+
+
 def run_key(cfg: DictConfig) -> str:
-    """A short hash of everything that changes a run's result (see RUN_KEYS)."""
-    content = {k: OmegaConf.to_container(cfg[k], resolve=True) if k != "seed" else cfg[k] for k in RUN_KEYS}
-    blob = json.dumps(content, sort_keys=True, default=str)
+    """A short hash of everything that changes a run's result (run_identity)."""
+    blob = json.dumps(run_identity(cfg), sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:10]
 
 

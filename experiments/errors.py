@@ -25,3 +25,15 @@ class NonFiniteLossError(RuntimeError):
 def unknown_name(kind: str, name: str, valid: Iterable[str]) -> ValueError:
     """The error for a name that is not in a registry, listing the valid ones."""
     return ValueError(f"unknown {kind} '{name}'; valid: {', '.join(sorted(valid))}")
+
+
+class MissingSetupError(MissingAssetsError):
+    """Something the set-up installs or builds is missing (a package, compiled ops, a weights file).
+
+    One line, because it has one cause: what is missing and the command that puts it in place.
+    """
+
+    def __init__(self, missing: str, command: str) -> None:
+        self.problems = [f"{missing}: run `{command}`"]
+        self.command = command
+        RuntimeError.__init__(self, f"cannot start: missing {missing}; run `{command}` (nothing was trained)")

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
 import platform
 import resource
 import subprocess
+from collections.abc import Sequence
 from importlib import metadata
 from pathlib import Path
 
@@ -13,20 +17,74 @@ import torch
 from experiments.config import REPO_ROOT
 
 PACKAGES = ("torch", "transformers", "peft", "accelerate", "datasets", "hydra-core", "omegaconf", "wandb")
+# What decides a run's numbers besides its config: the library, the runner, the engine configs (mm files, the
+# architecture json). Reporting code (tables, the dry run) and the tracker cannot change a number.
+# Each engine adds its own family's files (experiments/engines/registry.py), so that a change to the vision code
+# does not invalidate the language records.
+COMMON_CODE = ("flora/**/*.py", "experiments/*.py", "experiments/methods/**/*.py", "experiments/engines/base.py",
+               "requirements.txt")
+REPORTING_ONLY = ("experiments/tables.py", "experiments/dry_run.py", "experiments/tracking.py",
+                  "experiments/compare.py")
+# Set by the launching process and inherited by its workers (joblib, Slurm), so that every job of a multirun
+# carries the commit and code fingerprint of the tree it was launched from, not of whatever HEAD is later.
+LAUNCH_COMMIT_ENV = "FLORA_LAUNCH_COMMIT"
+LAUNCH_CODE_ENV = "FLORA_LAUNCH_CODE"
+
+
+def _git(*args: str) -> str:
+    return subprocess.run(["git", *args], cwd=REPO_ROOT, capture_output=True, text=True, check=True).stdout.strip()
 
 
 def git_commit() -> str:
-    """HEAD of the repository, with '-dirty' when tracked files have uncommitted changes."""
+    """HEAD of the repository, with '-dirty' when tracked files outside results/ have uncommitted changes.
+
+    results/ is excluded: the records a run writes are tracked, and must not mark the next run dirty.
+    """
     try:
-        head = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True, check=True
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO_ROOT, capture_output=True, text=True
-        ).stdout.strip()
+        head = _git("rev-parse", "HEAD")
+        dirty = _git("status", "--porcelain", "--untracked-files=no", "--", ".", ":(exclude)results")
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
     return f"{head}-dirty" if dirty else head
+
+
+def code_files(patterns: Sequence[str]) -> list[Path]:
+    """The files matching the glob patterns (relative to the repository), reporting-only modules left out."""
+    files = {file for pattern in patterns for file in REPO_ROOT.glob(pattern) if file.is_file()}
+    return sorted(f for f in files if f.relative_to(REPO_ROOT).as_posix() not in REPORTING_ONLY)
+
+
+def code_fingerprint(patterns: Sequence[str] = COMMON_CODE) -> str:
+    """A short hash of the working-tree content of the code that decides results (committed or not)."""
+    digest = hashlib.sha256()
+    for file in code_files(patterns):
+        digest.update(file.relative_to(REPO_ROOT).as_posix().encode())
+        digest.update(hashlib.sha256(file.read_bytes()).digest())
+    return digest.hexdigest()[:12]
+
+
+def _family_fingerprints() -> dict[str, str]:
+    from experiments.engines.registry import ENGINES
+
+    return {name: code_fingerprint(COMMON_CODE + engine.code) for name, engine in ENGINES.items()}
+
+
+def mark_launch() -> None:
+    """Take the commit and every engine's code fingerprint once, in the launching process; workers inherit them."""
+    os.environ.setdefault(LAUNCH_COMMIT_ENV, git_commit())
+    os.environ.setdefault(LAUNCH_CODE_ENV, json.dumps(_family_fingerprints(), sort_keys=True))
+
+
+def launch_commit() -> str:
+    """The commit the run was launched from (read now when the run was not started through mark_launch)."""
+    return os.environ.get(LAUNCH_COMMIT_ENV) or git_commit()
+
+
+def launch_code_fingerprint(engine: str) -> str:
+    """The engine's code fingerprint taken at launch (computed now when not started through mark_launch)."""
+    launched = os.environ.get(LAUNCH_CODE_ENV)
+    fingerprints = json.loads(launched) if launched else _family_fingerprints()
+    return fingerprints[engine]
 
 
 def package_versions() -> dict[str, str]:

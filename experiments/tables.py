@@ -9,6 +9,7 @@ only ever shows runs of exactly the configs it describes. The tasks of one table
 from __future__ import annotations
 
 import csv
+import io
 import math
 import statistics
 from collections.abc import Sequence
@@ -19,10 +20,11 @@ from typing import Any
 from omegaconf import DictConfig
 from tqdm import tqdm
 
+from experiments.atomic import atomic_write_text
 from experiments.config import Cell, compose_config, record_path, table_cells
-from experiments.records import STATUS_OK, read_record
+from experiments.records import STATUS_OK, UnreadableRecordError, read_record
+from experiments.runner import current_fingerprint
 
-UNKNOWN = "unknown"
 MISSING = "–"
 # Parameter counts the markdown/LaTeX show (with their column names) and the CSV keeps, and seed counts.
 PARAM_KINDS = {"trainable": "Trainable", "adapter": "Adapter"}
@@ -66,9 +68,12 @@ class Row:
     tag: str
     params: dict[str, dict[str, float]] = field(default_factory=dict)  # per task: its model's counts
     metrics: dict[str, Stat] = field(default_factory=dict)
-    seconds_per_step: Stat = field(default_factory=Stat)
-    peak_memory_mb: Stat = field(default_factory=Stat)
+    seconds_per_step: dict[str, Stat] = field(default_factory=dict)  # per task: tasks train different models
+    peak_memory_mb: dict[str, Stat] = field(default_factory=dict)  # per task
     seeds: dict[str, Seeds] = field(default_factory=dict)  # per task
+    code: set[str] = field(default_factory=set)  # code fingerprints of the ok records behind the row
+    stale: int = 0  # ok records made by other code than the current tree's
+    unreadable: list[str] = field(default_factory=list)  # record files that exist but could not be read
 
     @property
     def ok(self) -> int:
@@ -96,14 +101,21 @@ class Table:
     columns: list[str]
     rows: list[Row]
     paper_values: dict[str, dict[str, Any]]
+    paper_source: str | None
     seeds: list[int]
+    current_code: set[str] = field(default_factory=set)  # the current tree's fingerprint(s) for these tasks
+    commits: dict[str, int] = field(default_factory=dict)  # commit -> number of ok records made from it
+
+    @property
+    def unreadable(self) -> list[str]:
+        return [path for row in self.rows for path in row.unreadable]
 
 
 def _row_label(cfg: DictConfig, row_key: str, row: str) -> str:
     return cfg.method.label if row_key == "method" else f"{cfg.method.label}, {row_key.split('.')[-1]}={row}"
 
 
-def _add_record(row: Row, record: dict[str, Any], task: str) -> None:
+def _add_record(table_commits: dict[str, int], row: Row, record: dict[str, Any], task: str, current: str) -> None:
     seeds = row.seeds[task]
     if record.get("status") != STATUS_OK:
         seeds.failed += 1
@@ -114,17 +126,30 @@ def _add_record(row: Row, record: dict[str, Any], task: str) -> None:
     for name, value in record.get("metrics", {}).items():
         if value is not None:
             row.metrics.setdefault(f"{task}/{name}", Stat()).values.append(float(value))
-    row.seconds_per_step.values.append(float(record["timing"]["seconds_per_step"]))
-    row.peak_memory_mb.values.append(float(record["memory"]["peak_memory_mb"]))
+    seconds = record.get("timing", {}).get("seconds_per_step")
+    if seconds is not None:  # a run resumed at its last checkpoint trained nothing here: no timing
+        row.seconds_per_step.setdefault(task, Stat()).values.append(float(seconds))
+    row.peak_memory_mb.setdefault(task, Stat()).values.append(float(record["memory"]["peak_memory_mb"]))
+    code = (record.get("fingerprint") or {}).get("code", "none")
+    row.code.add(code)
+    row.stale += code != current
+    commit = record.get("git_commit", "unknown")
+    table_commits[commit] = table_commits.get(commit, 0) + 1
 
 
 def collect(overrides: Sequence[str]) -> Table:
-    """Compose the experiment, find every cell's record and aggregate them per row."""
+    """Compose the experiment, find every cell's record and aggregate them per row.
+
+    A record file that exists but cannot be read is listed in its row (row.unreadable), never taken for a
+    missing run in silence.
+    """
     cfg = compose_config(overrides)
     if not cfg.table.rows:
         raise ValueError("this config describes no table: pass experiment=<name> (see configs/experiment/)")
     rows: dict[str, Row] = {}
     columns: list[str] = []
+    commits: dict[str, int] = {}
+    current_code: set[str] = set()
     cells: list[Cell] = list(table_cells(cfg, overrides))
     for cell in tqdm(cells, desc=f"table {cfg.experiment_name}", unit="run"):
         cell_cfg = compose_config(cell.overrides)
@@ -133,9 +158,15 @@ def collect(overrides: Sequence[str]) -> Table:
         )
         row.seeds.setdefault(cell.task, Seeds()).expected += 1
         columns += [f"{cell.task}/{m}" for m in cell_cfg.task.report if f"{cell.task}/{m}" not in columns]
-        record = read_record(record_path(cell_cfg))
+        current = current_fingerprint(cell_cfg)
+        current_code.add(current)
+        try:
+            record = read_record(record_path(cell_cfg))
+        except UnreadableRecordError as err:
+            row.unreadable.append(str(err))
+            continue
         if record is not None:
-            _add_record(row, record, cell.task)
+            _add_record(commits, row, record, cell.task, current)
     return Table(
         experiment=cfg.experiment_name,
         profile=cfg.profile_name,
@@ -146,19 +177,31 @@ def collect(overrides: Sequence[str]) -> Table:
         columns=columns,
         rows=list(rows.values()),
         paper_values={str(k): dict(v) for k, v in cfg.table.paper_values.items()},
+        paper_source=cfg.table.get("paper_source"),
         seeds=list(cfg.table.seeds),
+        current_code=current_code,
+        commits=commits,
     )
 
 
 def _fmt(stat: Stat | None, scale: float = 100.0, digits: int = 2) -> str:
+    """mean ± sample std over seeds; a single seed prints its value alone (no spread to show)."""
     if stat is None or not stat.values:
         return MISSING
+    if len(stat.values) == 1:
+        return f"{stat.mean * scale:.{digits}f}"
     return f"{stat.mean * scale:.{digits}f} ± {stat.std * scale:.{digits}f}"
 
 
 def _paper(table: Table, row: Row, column: str) -> str:
     value = table.paper_values.get(row.key, {}).get(column)
-    return UNKNOWN if value is None else f"{value}"
+    return MISSING if value is None else f"{value}"
+
+
+def paper_columns(table: Table) -> list[str]:
+    """The metric columns for which the experiment config gives at least one paper value."""
+    return [c for c in table.columns if any(column_values.get(c) is not None for column_values in
+                                            table.paper_values.values())]
 
 
 def _delta(row: Row, ref: Row | None, column: str) -> str:
@@ -211,45 +254,73 @@ def _seeds_header(table: Table) -> str:
     return "Seeds ok" if len(table.tasks) == 1 else f"Seeds ok ({', '.join(table.tasks)})"
 
 
+def _per_task(table: Table, name: str) -> list[str]:
+    return [name] if len(table.tasks) == 1 else [f"{name} ({task})" for task in table.tasks]
+
+
 def header(table: Table) -> list[str]:
     """Column names shared by the markdown and LaTeX renderings."""
     cols = ["Method", *_param_headers(table)]
+    with_paper = set(paper_columns(table))
     for column in table.columns:
-        cols += [f"{column} (ours)", f"{column} (paper)"]
+        cols += [f"{column} (ours)", f"{column} (paper)"] if column in with_paper else [column]
     if table.row_key == "method" and table.columns:
         cols += [f"Δ vs head ({table.columns[0]})", f"Δ vs full ({table.columns[0]})"]
-    return cols + [_seeds_header(table), "s / step", "Peak mem (MB)"]
+    return cols + [_seeds_header(table), *_per_task(table, "s / step"), *_per_task(table, "Peak mem (MB)")]
+
+
+def _row_label_with_marks(row: Row) -> str:
+    marks = ("†" if row.stale else "") + ("‡" if row.unreadable else "")
+    return row.label + marks
 
 
 def formatted_rows(table: Table) -> list[list[str]]:
     """Every row as display strings (metrics ×100, mean ± sample std over seeds)."""
     head, full = _reference(table, "head"), _reference(table, "full")
     groups = {kind: param_groups(table, kind) for kind in PARAM_KINDS}
+    with_paper = set(paper_columns(table))
     out = []
     for row in table.rows:
-        cells = [row.label, *_param_cells(groups, row)]
+        cells = [_row_label_with_marks(row), *_param_cells(groups, row)]
         for column in table.columns:
-            cells += [_fmt(row.metrics.get(column)), _paper(table, row, column)]
+            cells += [_fmt(row.metrics.get(column))]
+            if column in with_paper:
+                cells += [_paper(table, row, column)]
         if table.row_key == "method" and table.columns:
             cells += [_delta(row, head, table.columns[0]), _delta(row, full, table.columns[0])]
-        cells += [
-            ", ".join(str(row.seeds.get(task, Seeds())) for task in table.tasks),
-            _fmt(row.seconds_per_step, scale=1.0, digits=3),
-            _fmt(row.peak_memory_mb, scale=1.0, digits=0),
-        ]
+        cells += [", ".join(str(row.seeds.get(task, Seeds())) for task in table.tasks)]
+        cells += [_fmt(row.seconds_per_step.get(task), scale=1.0, digits=3) for task in table.tasks]
+        cells += [_fmt(row.peak_memory_mb.get(task), scale=1.0, digits=0) for task in table.tasks]
         out.append(cells)
     return out
+
+
+def provenance_lines(table: Table) -> list[str]:
+    """Which code produced the rows: commits, code fingerprints, and which rows another tree made."""
+    commits = ", ".join(f"{c[:12]}{' (dirty)' if c.endswith('-dirty') else ''} ({n} run{'s' * (n != 1)})"
+                        for c, n in sorted(table.commits.items(), key=lambda kv: -kv[1]))
+    lines = [f"Code: records made at commit(s) {commits or 'none'}; current code fingerprint "
+             f"{', '.join(sorted(table.current_code))}."]
+    stale = [r.label for r in table.rows if r.stale]
+    if stale:
+        lines.append(f"† rows with records made by other code than the current tree ({', '.join(stale)}): rerun "
+                     "them with the table's make target (KEEP_STALE=1 kept them on purpose).")
+    if table.unreadable:
+        lines.append(f"‡ rows built without {len(table.unreadable)} unreadable record(s) (--allow-unreadable).")
+    return lines
 
 
 def render_markdown(table: Table, command: str) -> str:
     """A GitHub markdown table with a short header saying what the numbers are."""
     cols = header(table)
+    paper = (f" Paper values: {table.paper_source}." if paper_columns(table) and table.paper_source else "")
     lines = [
         f"# {table.experiment} ({table.profile} profile, backbone {table.backbone})",
         "",
         f"Metrics ×100{f' on {table.split_note}' if table.split_note else ''}, mean ± sample std over seeds "
-        f"{table.seeds}. Paper values: 'unknown' where shared docs/paper-notes.md has none.",
-        f"Generated by `{command}` from results/runs/; do not edit by hand.",
+        f"{table.seeds} (a single seed shows its value alone); time and memory per task.{paper}",
+        f"Generated by `{command}` from the run records; do not edit by hand.",
+        *provenance_lines(table),
         "",
         "| " + " | ".join(cols) + " |",
         "|" + "|".join("---" for _ in cols) + "|",
@@ -261,7 +332,8 @@ def render_markdown(table: Table, command: str) -> str:
 def _tex_escape(text: str) -> str:
     for old, new in (("\\", r"\textbackslash{}"), ("%", r"\%"), ("_", r"\_"), ("&", r"\&"), ("#", r"\#")):
         text = text.replace(old, new)
-    return text.replace("±", r"$\pm$").replace("Δ", r"$\Delta$").replace("–", "--")
+    text = text.replace("±", r"$\pm$").replace("Δ", r"$\Delta$").replace("–", "--")
+    return text.replace("†", r"$^\dagger$").replace("‡", r"$^\ddagger$")
 
 
 def render_latex(table: Table) -> str:
@@ -283,33 +355,41 @@ def _task_prefixes(table: Table) -> dict[str, str]:
     return {table.tasks[0]: ""} if len(table.tasks) == 1 else {t: f"{t}/" for t in table.tasks}
 
 
-def write_csv(table: Table, path: Path) -> None:
+def render_csv(table: Table) -> str:
     """Machine-readable figures: one line per row, mean/std/n per metric, raw parameter and seed counts (per task
     when the table has several)."""
     prefixes = _task_prefixes(table)
     fields = ["row", "label", "tag", *(pre + k for pre in prefixes.values() for k in PARAM_FIELDS)]
+    with_paper = set(paper_columns(table))
     for column in table.columns:
-        fields += [f"{column}_mean", f"{column}_std", f"{column}_n", f"{column}_paper"]
+        fields += [f"{column}_mean", f"{column}_std", f"{column}_n"]
+        fields += [f"{column}_paper"] if column in with_paper else []
     fields += [pre + k for pre in prefixes.values() for k in SEED_FIELDS]
-    fields += ["seconds_per_step_mean", "peak_memory_mb_mean"]
-    with path.open("w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=fields)
-        writer.writeheader()
-        for row in table.rows:
-            line: dict[str, Any] = {"row": row.key, "label": row.label, "tag": row.tag}
-            for task, pre in prefixes.items():
-                line.update({pre + k: row.params.get(task, {}).get(k, "") for k in PARAM_FIELDS})
-                seeds = row.seeds.get(task, Seeds())
-                line.update({pre + k: getattr(seeds, k) for k in SEED_FIELDS})
-            for column in table.columns:
-                stat = row.metrics.get(column, Stat())
-                line[f"{column}_mean"] = "" if not stat.values else stat.mean
-                line[f"{column}_std"] = "" if not stat.values else stat.std
-                line[f"{column}_n"] = len(stat.values)
+    fields += [pre + k for pre in prefixes.values() for k in ("seconds_per_step_mean", "peak_memory_mb_mean")]
+    fields += ["code", "stale", "unreadable"]
+    handle = io.StringIO()
+    writer = csv.DictWriter(handle, fieldnames=fields)
+    writer.writeheader()
+    for row in table.rows:
+        line: dict[str, Any] = {"row": row.key, "label": row.label, "tag": row.tag}
+        for task, pre in prefixes.items():
+            line.update({pre + k: row.params.get(task, {}).get(k, "") for k in PARAM_FIELDS})
+            seeds = row.seeds.get(task, Seeds())
+            line.update({pre + k: getattr(seeds, k) for k in SEED_FIELDS})
+        for column in table.columns:
+            stat = row.metrics.get(column, Stat())
+            line[f"{column}_mean"] = "" if not stat.values else stat.mean
+            line[f"{column}_std"] = "" if not stat.values else stat.std
+            line[f"{column}_n"] = len(stat.values)
+            if column in with_paper:
                 line[f"{column}_paper"] = _paper(table, row, column)
-            line["seconds_per_step_mean"] = "" if not row.seconds_per_step.values else row.seconds_per_step.mean
-            line["peak_memory_mb_mean"] = "" if not row.peak_memory_mb.values else row.peak_memory_mb.mean
-            writer.writerow(line)
+        for task, pre in prefixes.items():
+            for name, stats in (("seconds_per_step", row.seconds_per_step), ("peak_memory_mb", row.peak_memory_mb)):
+                stat = stats.get(task)
+                line[f"{pre}{name}_mean"] = "" if stat is None or not stat.values else stat.mean
+        line.update(code=" ".join(sorted(row.code)), stale=row.stale, unreadable=len(row.unreadable))
+        writer.writerow(line)
+    return handle.getvalue()
 
 
 def table_stem(table: Table) -> str:
@@ -322,9 +402,9 @@ def write_tables(table: Table, out_dir: Path, command: str) -> list[Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     stem = out_dir / table_stem(table)
     paths = [stem.with_suffix(".md"), stem.with_suffix(".csv"), stem.with_suffix(".tex")]
-    paths[0].write_text(render_markdown(table, command))
-    write_csv(table, paths[1])
-    paths[2].write_text(render_latex(table))
+    atomic_write_text(paths[0], render_markdown(table, command))
+    atomic_write_text(paths[1], render_csv(table))
+    atomic_write_text(paths[2], render_latex(table))
     return paths
 
 
@@ -338,5 +418,5 @@ def update_readme(readme: Path, stem: str, markdown: str) -> bool:
     before, rest = text.split(start, 1)
     after = rest.split(end, 1)[1]
     body = "\n".join(line for line in markdown.splitlines() if not line.startswith("# "))
-    readme.write_text(f"{before}{start}\n{body.strip()}\n{end}{after}")
+    atomic_write_text(readme, f"{before}{start}\n{body.strip()}\n{end}{after}")
     return True

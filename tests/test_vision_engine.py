@@ -1,6 +1,8 @@
-"""The mmengine engine end to end on tiny runs: mmseg UperNet, mmdet Mask R-CNN and the timm classifier train
-through their own loops and evaluators and write a run record; a run killed mid-way resumes from its last
-checkpoint to the same final record; the paper-profile dry runs print every row's #params on the meta device."""
+"""The mmengine engine on tiny runs: mmseg UperNet, mmdet Mask R-CNN and the timm classifier train through their
+own loops and evaluators and hand back an EngineResult; a run killed mid-way resumes from its last checkpoint to
+the result of an uninterrupted run, timed on the iterations it ran; a forced rerun (resume=False) starts from
+scratch; only the engine's own checkpoints load, weights-only; a missing mmcv stops a run in one line; the
+paper-profile dry runs print every row's #params on the meta device."""
 
 from __future__ import annotations
 
@@ -12,10 +14,14 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
+from omegaconf import DictConfig
 
-from experiments.config import REPO_ROOT, compose_config, record_path
+from experiments.config import REPO_ROOT, compose_config
+from experiments.engines.base import EngineResult, RunContext
+from experiments.tracking import Tracker
 
 TINY = [
     "task.max_iters=4",
@@ -26,35 +32,233 @@ TINY = [
     "logger=none",
     "backbone.weights=null",  # random init: the pretraining step has its own test
 ]
+# Classification on 64 training / 32 test images: the fastest task, for the resume tests.
+FAST = [
+    "experiment=table1_effnet",
+    "task=fmnist_cls",
+    "method=flora_r2",
+    "task.max_iters=6",
+    "task.checkpoint_interval=2",
+    "task.log_interval=1",
+    "task.batch_size=4",
+    "task.eval_batch_size=16",
+    "logger=none",
+]
+SUBSET = "train_dataloader:{dataset:{limit:64}},val_dataloader:{dataset:{limit:32}}"
+KILL_AT = 3  # dies during iteration 3, after the checkpoint of iteration 2
+
+# Trains FAST in a fresh process that SIGKILLs itself during iteration KILL_AT (a hook, so the kill lands
+# mid-run for sure, whatever the machine's speed).
+KILLED_WORKER = """
+import json, os, signal, sys
+from pathlib import Path
+from mmengine.hooks import Hook
+from mmengine.registry import HOOKS
+from experiments.config import compose_config
+from experiments.engines.base import RunContext
+from experiments.engines.mmengine_runner import train_run
+from experiments.tracking import Tracker
+
+class KillAt(Hook):
+    def __init__(self, at):
+        self.at = at
+
+    def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None):
+        if runner.iter + 1 == self.at:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+HOOKS.register_module(module=KillAt, force=True)
+train_run(compose_config(json.loads(sys.argv[1])), RunContext("killed", Path(sys.argv[2]), Tracker()))
+"""
 
 
-def _overrides(tmp_path: Path, *extra: str) -> list[str]:
-    scenes = ["task.scenes.n_train=16", "task.scenes.n_val=8"] if "task=fmnist_cls" not in extra else []
-    return [*extra, *TINY, *scenes, f"paths.runs_dir={tmp_path}/runs", f"paths.work_dir={tmp_path}/work"]
+class RecordingTracker(Tracker):
+    """A tracker that keeps what the engine logs per step."""
+
+    report_to = ["recording"]
+
+    def __init__(self) -> None:
+        self.logged: list[tuple[int, dict[str, Any]]] = []
+
+    def log(self, values: dict[str, Any], step: int) -> None:
+        self.logged.append((step, dict(values)))
 
 
-def _run(overrides: list[str], **kwargs) -> subprocess.Popen:
-    env = {**os.environ, "FLORA_CACHE": os.environ.get("FLORA_CACHE", str(Path.home() / ".cache/flora-repro"))}
-    return subprocess.Popen(
-        [sys.executable, "-W", "ignore", "-m", "experiments.run", *overrides],
+def _fast_cfg(*hooks: str) -> DictConfig:
+    return compose_config([*FAST, f"+task.mm_overrides={{{SUBSET},custom_hooks:[{','.join(hooks)}]}}"])
+
+
+def _pace_hook() -> Any:
+    """A hook that makes every iteration last at least 0.2 s and notes which iterations ran and for how long."""
+    from mmengine.hooks import Hook
+    from mmengine.registry import HOOKS
+
+    class Pace(Hook):
+        seen: list[tuple[int, float]] = []
+
+        def before_train_iter(self, runner: Any, batch_idx: int, data_batch: Any = None) -> None:
+            self._start = time.perf_counter()
+            time.sleep(0.2)
+
+        def after_train_iter(self, runner: Any, batch_idx: int, data_batch: Any = None, outputs: Any = None) -> None:
+            Pace.seen.append((runner.iter + 1, time.perf_counter() - self._start))
+
+    HOOKS.register_module(module=Pace, force=True)
+    return Pace
+
+
+@pytest.fixture(scope="module")
+def resume_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """One uninterrupted run; one killed mid-run in its own process, then resumed here; the finished run resumed
+    again (nothing left to train); and a forced rerun over its checkpoints (resume=False)."""
+    import torch
+
+    from experiments.engines.mmengine_runner import train_run
+
+    root = tmp_path_factory.mktemp("resume")
+    runs: dict[str, Any] = {"tracker": RecordingTracker()}
+    runs["straight"] = train_run(_fast_cfg(), RunContext("straight", root / "straight", runs["tracker"]))
+    work_dir = root / "killed"
+    overrides = [*FAST, f"+task.mm_overrides={{{SUBSET},custom_hooks:[{{type:KillAt,at:{KILL_AT}}}]}}"]
+    killed = subprocess.run(
+        [sys.executable, "-W", "ignore", "-c", KILLED_WORKER, json.dumps(overrides), str(work_dir)],
         cwd=REPO_ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
+        capture_output=True,
         text=True,
-        **kwargs,
+        timeout=600,
     )
+    runs["killed_returncode"] = killed.returncode
+    runs["killed_checkpoint"] = (work_dir / "last_checkpoint").read_text().strip()
+    runs["unsafe_globals"] = torch.serialization.get_unsafe_globals_in_checkpoint(runs["killed_checkpoint"])
+    pace = _pace_hook()
+    start = time.perf_counter()
+    runs["resumed"] = train_run(_fast_cfg("{type:Pace}"), RunContext("killed", work_dir, Tracker()))
+    runs["resumed_wall"] = time.perf_counter() - start
+    runs["paced"] = list(pace.seen)
+    runs["finished"] = train_run(_fast_cfg(), RunContext("killed", work_dir, Tracker()))
+    runs["had_checkpoint"] = (work_dir / "last_checkpoint").is_file()
+    runs["forced"] = train_run(_fast_cfg(), RunContext("killed", work_dir, Tracker(), resume=False))
+    return runs
 
 
-def _finish(proc: subprocess.Popen) -> str:
-    out, _ = proc.communicate(timeout=900)
-    assert proc.returncode == 0, out[-4000:]
-    return out
+def test_a_run_killed_mid_training_resumes_where_it_stopped(resume_runs: dict[str, Any]) -> None:
+    assert resume_runs["killed_returncode"] == -signal.SIGKILL
+    assert resume_runs["killed_checkpoint"].endswith("iter_2.pth")
+    assert resume_runs["unsafe_globals"] == []  # tensors and builtins only: weights-only loading reads it
+    straight, resumed = resume_runs["straight"], resume_runs["resumed"]
+    assert (straight.resumed_from_step, straight.steps, straight.total_steps) == (0, 6, 6)
+    assert (resumed.resumed_from_step, resumed.steps, resumed.total_steps) == (2, 4, 6)
+    assert resumed.params == straight.params
+    assert resumed.metrics.keys() == straight.metrics.keys() == {"val_accuracy"}
+    for name, value in straight.metrics.items():
+        assert resumed.metrics[name] == pytest.approx(value, abs=1e-6), name
 
 
-def _record(overrides: list[str]) -> dict:
-    path = record_path(compose_config(overrides))
-    return json.loads(path.read_text().splitlines()[-1])
+def test_a_resumed_run_is_timed_on_the_iterations_it_ran(resume_runs: dict[str, Any]) -> None:
+    resumed: EngineResult = resume_runs["resumed"]
+    paced = resume_runs["paced"]
+    assert [step for step, _ in paced] == [3, 4, 5, 6]
+    ran = sum(seconds for _, seconds in paced)
+    # From the start of iteration 3 to the end of iteration 6: the paced iterations and the gaps between them,
+    # not the model build, the checkpoint load or the dataloader fast-forward before them.
+    assert ran <= resumed.train_seconds <= ran + 1.0
+    assert resumed.train_seconds < resume_runs["resumed_wall"] - 1.0
+    assert resumed.seconds_per_step == pytest.approx(resumed.train_seconds / 4)
+    assert resumed.samples_per_second == pytest.approx(4 * 4 / resumed.train_seconds)
+
+
+def test_a_finished_run_resumed_trains_nothing(resume_runs: dict[str, Any]) -> None:
+    finished: EngineResult = resume_runs["finished"]
+    assert (finished.resumed_from_step, finished.steps, finished.train_seconds) == (6, 0, 0.0)
+    assert finished.seconds_per_step is None and finished.samples_per_second == 0.0
+    assert finished.timing()["seconds_per_step"] is None
+
+
+def test_a_forced_rerun_starts_from_scratch_over_old_checkpoints(resume_runs: dict[str, Any]) -> None:
+    forced, straight = resume_runs["forced"], resume_runs["straight"]
+    assert resume_runs["had_checkpoint"]
+    assert (forced.resumed_from_step, forced.steps) == (0, 6)
+    assert forced.metrics == pytest.approx(straight.metrics, abs=1e-6)
+
+
+def test_step_losses_go_to_the_tracker_and_inputs_to_the_result(resume_runs: dict[str, Any]) -> None:
+    logged = resume_runs["tracker"].logged
+    assert [step for step, _ in logged] == [1, 2, 3, 4, 5, 6]
+    assert all("train/loss" in values for _, values in logged)
+    extras = resume_runs["straight"].extras
+    assert extras["cpu_threads"] >= 1 and extras["versions"]["mmengine"] == "0.10.7"
+    inputs = extras["inputs"]
+    assert set(inputs) == {"fashion-mnist", "efficientnet-lite0-57934424.pth"}
+    assert all(value.startswith("sha256:") for value in inputs.values())
+
+
+def test_only_the_engines_own_checkpoints_load(tmp_path: Path) -> None:
+    """Importing the engine leaves mmengine's loader weights-only for every other file, and the engine's Runner
+    reads nothing outside its work dir, nor anything but tensors and the allowed types inside it."""
+    import pickle
+
+    import torch
+    from mmengine.model import BaseModel
+    from mmengine.runner import CheckpointLoader
+
+    from experiments.engines import mmengine_runner
+
+    marker = tmp_path / "pwned"
+
+    class Payload:
+        def __reduce__(self) -> tuple:
+            return (Path.touch, (marker,))
+
+    work_dir = tmp_path / "work"
+    work_dir.mkdir()
+    outside, inside = tmp_path / "foreign.pth", work_dir / "iter_1.pth"
+    for path in (outside, inside):
+        torch.save({"state_dict": {}, "meta": {"iter": 1}, "payload": Payload()}, path)
+    with pytest.raises(pickle.UnpicklingError):
+        CheckpointLoader.load_checkpoint(str(outside))
+
+    class Tiny(BaseModel):
+        def __init__(self) -> None:
+            super().__init__()
+            self.linear = torch.nn.Linear(2, 2)
+
+        def forward(self, inputs: Any, data_samples: Any = None, mode: str = "tensor") -> Any:
+            return self.linear(inputs)
+
+    runner = mmengine_runner.OwnCheckpointRunner(model=Tiny(), work_dir=str(work_dir), experiment_name="guard")
+    with pytest.raises(ValueError, match="own work dir"):
+        runner.load_checkpoint(str(outside))
+    with pytest.raises(pickle.UnpicklingError):
+        runner.load_checkpoint(str(inside))
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize("missing", ["mmcv", "mmcv._ext"])
+def test_missing_mmcv_stops_the_run_in_one_line(missing: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from experiments.engines.mmengine_runner import meta_counts, train_run
+    from experiments.errors import MissingSetupError
+
+    monkeypatch.setitem(sys.modules, missing, None)  # what an absent module (or mmcv-lite's absent ops) looks like
+    cfg = compose_config(["experiment=table1_convnext", "method=flora_r2"])
+    for call in (lambda: train_run(cfg, RunContext("run", tmp_path / "work", Tracker())), lambda: meta_counts(cfg)):
+        with pytest.raises(MissingSetupError) as info:
+            call()
+        message = str(info.value)
+        assert "\n" not in message and "mmcv" in message and "`make setup`" in message
+    assert not (tmp_path / "work").exists()
+
+
+def test_missing_mmengine_stops_the_engine_import_in_one_line() -> None:
+    code = (
+        "import sys; sys.modules['mmengine'] = None\n"
+        "from experiments.errors import MissingSetupError\n"
+        "try:\n    import experiments.engines.mmengine_runner\n"
+        "except MissingSetupError as err:\n    print(err)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().startswith("cannot start: missing mmengine") and "`make setup`" in out.stdout
+    assert len(out.stdout.strip().splitlines()) == 1
 
 
 @pytest.mark.slow
@@ -67,41 +271,34 @@ def _record(overrides: list[str]) -> dict:
         ("table2_internvit", "scenes_seg", "flora_r2", "val_mIoU"),
     ],
 )
-def test_tiny_run_writes_record(tmp_path: Path, experiment: str, task: str, method: str, metric: str) -> None:
-    overrides = _overrides(tmp_path, f"experiment={experiment}", f"task={task}", f"method={method}")
-    _finish(_run(overrides))
-    record = _record(overrides)
-    assert record["status"] == "ok", record.get("error")
-    assert 0.0 <= record["metrics"][metric] <= 1.0
-    params = record["params"]
+def test_tiny_run_trains_and_scores(tmp_path: Path, experiment: str, task: str, method: str, metric: str) -> None:
+    from experiments.engines.mmengine_runner import train_run
+
+    scenes = ["task.scenes.n_train=16", "task.scenes.n_val=8"] if task != "fmnist_cls" else []
+    cfg = compose_config([f"experiment={experiment}", f"task={task}", f"method={method}", *TINY, *scenes])
+    result = train_run(cfg, RunContext("tiny", tmp_path / "work", Tracker()))
+    assert 0.0 <= result.metrics[metric] <= 1.0
+    params = result.params
     assert 0 < params["adapter"] < params["trainable"] < params["total"]
-    assert record["timing"]["steps"] == 4 and record["memory"]["peak_memory_mb"] > 0
-    assert record["versions"]["mmcv"] == "2.1.0"
+    assert (result.steps, result.total_steps, result.resumed_from_step) == (4, 4, 0)
+    assert result.seconds_per_step > 0 and result.extras["versions"]["mmcv"] == "2.1.0"
 
 
-@pytest.mark.slow
-def test_killed_run_resumes_to_the_same_record(tmp_path: Path) -> None:
-    base = ["experiment=table1_convnext", "task=scenes_seg", "method=flora_r2", "task.max_iters=6"]
-    straight = _overrides(tmp_path / "straight", *base)
-    _finish(_run(straight))
-    resumed = _overrides(tmp_path / "resumed", *base)
-    proc = _run(resumed, start_new_session=True)
-    marker = tmp_path / "resumed" / "work" / record_path(compose_config(resumed)).stem / "last_checkpoint"
-    deadline = time.time() + 600
-    while not (marker.is_file() and "iter_4" in marker.read_text()):
-        assert proc.poll() is None, proc.communicate()[0][-4000:]
-        assert time.time() < deadline, "no checkpoint at iteration 4 within 10 minutes"
-        time.sleep(0.2)
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
-    assert not record_path(compose_config(resumed)).exists()
-    out = _finish(_run(resumed))
-    assert "Resuming" in out or "resumed" in out.lower()
-    first, second = _record(straight), _record(resumed)
-    assert second["resumed_from_iter"] in (4, 6) and first["resumed_from_iter"] == 0
-    assert second["params"] == first["params"]
-    for name, value in first["metrics"].items():
-        assert second["metrics"][name] == pytest.approx(value, abs=1e-6), name
+def _run(overrides: list[str]) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-W", "ignore", "-m", "experiments.run", *overrides],
+        cwd=REPO_ROOT,
+        env=dict(os.environ),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def _finish(proc: subprocess.Popen) -> str:
+    out, _ = proc.communicate(timeout=900)
+    assert proc.returncode == 0, out[-4000:]
+    return out
 
 
 @pytest.mark.parametrize(
@@ -200,7 +397,8 @@ def test_vit_scale_sweep_validates_on_held_out_training_scenes() -> None:
     from mmengine.registry import init_default_scope
     from mmseg.registry import DATASETS
 
-    from experiments.engines.mmengine_runner import build_mm_config, prepare_data
+    from experiments.engines.mmengine_runner import build_mm_config
+    from experiments.vision.inputs import prepare_data
 
     cfg = compose_config(["experiment=sweep_scale_internvit"])
     mm = build_mm_config(cfg, prepare_data(cfg.task), Path("/nonexistent"))

@@ -1,4 +1,5 @@
-"""The pretraining step: a few steps train, save weights with their recipe, and load back into the backbones."""
+"""The pretraining step: a few steps train, save weights with their recipe, and load back into the backbones; a
+run with the weights missing stops in one line instead of pretraining."""
 
 from __future__ import annotations
 
@@ -36,3 +37,17 @@ def test_pretrain_caches_and_loads(name: str, tmp_path: Path, monkeypatch: pytes
 def test_unknown_backbone(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="no pretraining recipe"):
         ensure_pretrained("resnet50", PretrainRecipe(steps=1), tmp_path)
+
+
+def test_emptied_weights_folder_fails_in_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A run never pretrains on its own (minutes inside a timed run): a missing file is named with its command."""
+    from experiments.errors import MissingSetupError
+    from experiments.vision.weights import load_pretrained
+
+    monkeypatch.setenv("FLORA_CACHE", str(tmp_path))
+    monkeypatch.setattr(pretrain, "pretrain", lambda *a, **k: pytest.fail("a run pretrained a backbone"))
+    with pytest.raises(MissingSetupError) as info:
+        load_pretrained(build_timm("convnext_atto"), "fmnist04_convnext_atto")
+    message = str(info.value)
+    assert "\n" not in message and str(tmp_path / "weights") in message
+    assert "python scripts/pretrain_backbones.py convnext_atto" in message

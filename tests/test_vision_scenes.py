@@ -1,17 +1,23 @@
-"""The scene generator: deterministic, consistent masks across both formats, readable by pycocotools."""
+"""The scene generator: deterministic, consistent masks across both formats, readable by pycocotools, and built
+once, completely, when parallel workers ask for it at the same moment."""
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
+from experiments.config import REPO_ROOT
 from experiments.vision.fashion_mnist import load_split
-from experiments.vision.scenes import SceneSpec, build_scenes, ensure_scenes
+from experiments.vision.scenes import SceneSpec, build_scenes, ensure_scenes, scenes_fingerprint
 
 SPEC = SceneSpec(canvas=48, n_train=12, n_val=6, seed=3)
 
@@ -75,3 +81,47 @@ def test_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert not any(tmp_path.iterdir())
     folder = module.main(["--canvas", "32", "--n-train", "2", "--n-val", "1", "--root", str(tmp_path)])
     assert (folder / "meta.json").is_file() and str(folder) in capsys.readouterr().out
+
+
+WORKER = """
+import sys, time
+from pathlib import Path
+from experiments.vision.scenes import SceneSpec, ensure_scenes
+go = Path(sys.argv[1])
+while not go.exists():
+    time.sleep(0.01)
+print(ensure_scenes(SceneSpec(canvas=48, n_train=40, n_val=10, seed=5)))
+"""
+
+
+def test_parallel_workers_build_one_complete_copy(tmp_path: Path) -> None:
+    """Two workers of launcher=parallel asking for the same scenes in a fresh cache both get one complete folder."""
+    env = {**os.environ, "FLORA_CACHE": str(tmp_path / "cache")}
+    go = tmp_path / "go"
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", WORKER, str(go)], cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, text=True
+        )
+        for _ in range(2)
+    ]
+    time.sleep(0.5)  # both interpreters up and waiting
+    go.touch()
+    outputs = [proc.communicate(timeout=300)[0] for proc in procs]
+    assert [proc.returncode for proc in procs] == [0, 0]
+    folders = {out.strip().splitlines()[-1] for out in outputs}
+    assert len(folders) == 1
+    folder = Path(folders.pop())
+    datasets = folder.parent
+    assert [p.name for p in datasets.iterdir() if not p.name.endswith(".lock")] == [folder.name]
+    meta = json.loads((folder / "meta.json").read_text())
+    assert meta["counts"]["training"]["images"] == 40 and meta["counts"]["validation"]["images"] == 10
+    for split, count in (("training", 40), ("validation", 10)):
+        assert len(list((folder / "images" / split).iterdir())) == count
+        assert len(list((folder / "annotations" / split).iterdir())) == count
+    assert scenes_fingerprint(folder).startswith("meta.json sha256:")
+
+
+def test_incomplete_folder_is_named_not_used(tmp_path: Path) -> None:
+    (tmp_path / SPEC.folder_name()).mkdir()
+    with pytest.raises(RuntimeError, match="incomplete"):
+        ensure_scenes(SPEC, tmp_path)

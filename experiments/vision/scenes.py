@@ -3,7 +3,7 @@
 No segmentation or detection data set is reachable offline, so this builds one from real images: each item keeps
 its own silhouette (pixels above a threshold) as its mask. Later items occlude earlier ones, so masks are the
 visible parts. Deterministic for a given SceneSpec (numpy Generator seeded per split); written once into the
-cache and reused.
+cache and reused; concurrent workers build it safely (experiments/atomic.py: one builds, the others wait).
 
 Layout (what mmseg's BaseSegDataset and mmdet's CocoDataset read unchanged):
     images/{training,validation}/000000.png        RGB scenes
@@ -14,6 +14,7 @@ Layout (what mmseg's BaseSegDataset and mmdet's CocoDataset read unchanged):
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 from dataclasses import asdict, dataclass
@@ -23,6 +24,7 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
+from experiments.atomic import build_dir_once
 from experiments.vision.cache import cache_root
 from experiments.vision.fashion_mnist import CLASSES, load_split
 
@@ -169,13 +171,23 @@ def build_scenes(spec: SceneSpec, out_dir: Path) -> Path:
     return out_dir
 
 
+def scenes_folder(spec: SceneSpec, root: Path | None = None) -> Path:
+    """Where the data set of spec is cached."""
+    return (root or cache_root() / "datasets") / spec.folder_name()
+
+
 def ensure_scenes(spec: SceneSpec, root: Path | None = None) -> Path:
-    """The data set's folder, generating it first if no complete copy is cached (a few seconds)."""
-    folder = (root or cache_root() / "datasets") / spec.folder_name()
+    """The data set's folder, generating it first if no copy is cached (a few seconds).
+
+    Safe when several workers ask at once: one builds into a private folder and renames it into place.
+    """
+    folder = build_dir_once(scenes_folder(spec, root), lambda tmp: build_scenes(spec, tmp))
     if not (folder / "meta.json").is_file():
-        tmp = folder.with_name(folder.name + ".partial")
-        build_scenes(spec, tmp)
-        if folder.exists():
-            shutil.rmtree(folder)
-        tmp.rename(folder)
+        raise RuntimeError(f"{folder} is incomplete (no meta.json; not written by this code): delete it and rerun")
     return folder
+
+
+def scenes_fingerprint(folder: Path) -> str:
+    """What a run read from a scenes folder: the hash of its meta.json (spec and counts; the build is
+    deterministic for a spec, and the folder name carries the format version)."""
+    return "meta.json sha256:" + hashlib.sha256((folder / "meta.json").read_bytes()).hexdigest()[:16]

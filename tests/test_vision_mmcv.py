@@ -1,4 +1,4 @@
-"""The mmcv build (scripts/build_mmcv.sh, run by `make setup`): compiled ops load and agree with torchvision's
+"""The mmcv build (scripts/build_mmcv.sh, run by `make setup-vision`): compiled ops load and agree with torchvision's
 CPU reference on the ops Mask R-CNN uses, and mmseg/mmdet models import without mmpretrain."""
 
 from __future__ import annotations

@@ -46,7 +46,7 @@ def _source_dir() -> Path:
         except Exception as err:  # no network: say how to get the data
             raise MissingAssetsError(
                 [
-                    "Fashion-MNIST: `apt-get install dataset-fashion-mnist` (Debian; run by `make setup`) or "
+                    "Fashion-MNIST: `apt-get install dataset-fashion-mnist` (Debian; run by `make setup-vision`) or "
                     f"internet access for torchvision's downloader ({type(err).__name__}: {err})"
                 ]
             ) from err

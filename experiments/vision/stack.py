@@ -11,7 +11,7 @@ import importlib.util
 
 from experiments.errors import MissingSetupError
 
-SETUP_COMMAND = "make setup"
+SETUP_COMMAND = "make setup-vision"
 # Importable names of the packages the vision set-up installs (scripts/setup_vision.sh), besides mmcv.
 PACKAGES = ("mmengine", "mmseg", "mmdet")
 
@@ -37,7 +37,7 @@ def missing_vision_stack() -> str | None:
 
 
 def require_vision_stack() -> None:
-    """Raise MissingSetupError, naming what is missing and `make setup`, unless the whole stack is in place."""
+    """Raise MissingSetupError, naming what is missing and `make setup-vision`, unless the whole stack is in place."""
     problem = missing_vision_stack()
     if problem is not None:
         raise MissingSetupError(problem, SETUP_COMMAND)

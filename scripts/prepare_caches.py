@@ -1,4 +1,5 @@
-"""Build every cache (generated scenes, pretrained backbones) that a table's runs read, before its workers start.
+"""Build every cache (generated scenes, pretrained backbones, the mini LLaVA's stage 1) that a table's runs read,
+before its workers start.
 
 python scripts/prepare_caches.py experiment=table1_convnext          # the same overrides as the run / table
 python scripts/prepare_caches.py experiment=table2_internvit task.scenes.n_train=1000
@@ -18,8 +19,6 @@ from omegaconf import DictConfig  # noqa: E402
 from experiments.config import compose_config, table_cells  # noqa: E402
 from experiments.errors import MissingAssetsError  # noqa: E402
 
-ENGINE = "mmengine"
-
 
 def run_configs(overrides: list[str]) -> list[DictConfig]:
     """The config of every run the overrides describe: each cell of the table, or the one run."""
@@ -29,14 +28,32 @@ def run_configs(overrides: list[str]) -> list[DictConfig]:
     return [compose_config(cell.overrides) for cell in table_cells(cfg, overrides)]
 
 
-def prepare(overrides: list[str]) -> list[Path]:
-    """Build the caches of every vision run the overrides describe; returns their paths, each once."""
+def _vision_caches(cfg: DictConfig) -> list[Path]:
     from experiments.vision.inputs import prepare_run_caches
 
+    return list(prepare_run_caches(cfg))
+
+
+def _llava_caches(cfg: DictConfig) -> list[Path]:
+    """The mini LLaVA's stage-1 folder (GGUF conversion, vision tower, projector alignment: minutes of CPU)."""
+    if cfg.backbone.get("builder") != "mini":
+        return []
+    from experiments.multimodal.mini_model import ensure_stage1
+
+    return [ensure_stage1(cfg.backbone)]
+
+
+# engine name -> the caches its runs read
+CACHE_BUILDERS = {"mmengine": _vision_caches, "llava": _llava_caches}
+
+
+def prepare(overrides: list[str]) -> list[Path]:
+    """Build the caches of every run the overrides describe; returns their paths, each once."""
     paths: list[Path] = []
     for cfg in run_configs(overrides):
-        if cfg.task.get("engine") == ENGINE:
-            paths.extend(p for p in prepare_run_caches(cfg) if p not in paths)
+        builder = CACHE_BUILDERS.get(cfg.task.get("engine"))
+        if builder is not None:
+            paths.extend(p for p in builder(cfg) if p not in paths)
     return paths
 
 

@@ -1,4 +1,5 @@
-"""The mini vision tower's pretraining data (generated shapes) and the mini profile's meta-device #params."""
+"""The mini vision tower's pretraining data (generated shapes), stage 1's caption check and the mini profile's
+meta-device #params."""
 
 from __future__ import annotations
 
@@ -8,8 +9,11 @@ from transformers import LlamaConfig
 from experiments.config import compose_config
 from experiments.engines import llava as engine
 from experiments.multimodal import mini_model
+from experiments.multimodal.evaluation import evaluate_captions
+from experiments.multimodal.processor import image_seq_length
 from experiments.multimodal.shapes import KINDS, masks, render
 from experiments.multimodal.vision_tower import PretrainModel, TowerRecipe
+from tests.multimodal_helpers import tiny_llava
 
 
 def test_render_is_seeded_and_paints_the_target_colours() -> None:
@@ -60,3 +64,10 @@ def test_mini_dry_run_counts_without_caches(monkeypatch) -> None:
     assert rows["head"]["trainable"] == 192 * 32 + 32 + 32 * 32 + 32  # the projector: tower width -> LM width
     # rank 2 on q, k, v, o (32 -> 32, 16, 16, 32) and gate, up, down (32 <-> 64), two layers
     assert rows["lora_r2"]["adapter"] == 2 * 2 * (64 + 48 + 48 + 64 + 3 * 96)
+
+
+def test_stage1_caption_check_scores_colour_and_shape() -> None:
+    model, processor = tiny_llava()
+    scores = evaluate_captions(model, processor, image_seq_length(model.config), n_images=2)
+    assert set(scores) == {"caption_color_accuracy", "caption_shape_accuracy"}
+    assert all(0.0 <= v <= 1.0 for v in scores.values())

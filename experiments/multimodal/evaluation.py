@@ -105,3 +105,20 @@ def evaluate_easy_vqa(model: Any, processor: Any, image_seq_length: int, cfg: An
         **vqa_metrics(questions, predictions[: len(questions)]),
         **pope_metrics(pope, predictions[len(questions) :]),
     }
+
+
+def evaluate_captions(model: Any, processor: Any, image_seq_length: int, n_images: int = 100) -> dict[str, float]:
+    """Stage 1's check: how often greedy captions of the first n_images test images name their colour and shape."""
+    labels = easy_vqa.image_labels(easy_vqa.questions("test"))
+    ids = sorted(labels)[:n_images]
+    examples = [
+        Example([user_turn(easy_vqa.CAPTION_PROMPT, image=True)], lambda i=i: easy_vqa.load_image("test", i))
+        for i in ids
+    ]
+    words = [
+        set(normalize_answer(c).split()) for c in generate_answers(model, processor, examples, image_seq_length, 50, 6)
+    ]
+    return {
+        f"caption_{key}_accuracy": sum(labels[i].get(key) in w for i, w in zip(ids, words, strict=True)) / len(ids)
+        for key in ("color", "shape")
+    }

@@ -26,6 +26,7 @@ from transformers import (
 
 from experiments.atomic import build_dir_once
 from experiments.multimodal import easy_vqa
+from experiments.multimodal.evaluation import evaluate_captions
 from experiments.multimodal.gguf_lm import ensure_converted, file_fingerprint, packaged_gguf
 from experiments.multimodal.processor import add_image_token, build_processor, image_seq_length
 from experiments.multimodal.shapes import render
@@ -167,6 +168,7 @@ def ensure_stage1(backbone: DictConfig) -> Path:
         model, processor = assemble(lm_dir, tower_file, recipe, backbone.chat_template)
         with tempfile.TemporaryDirectory() as work:
             summary = align(model, processor, backbone.alignment, Path(work))
+        summary.update(evaluate_captions(model, processor, image_seq_length(model.config)))
         summary["vision_tower"] = load_tower(tower_file)[1]
         model.requires_grad_(True)
         model.save_pretrained(tmp)

@@ -36,7 +36,7 @@ define reference
 	$(TABLE) experiment=$(1) $(ARGS)
 endef
 
-.PHONY: setup setup-vision setup-multimodal test test-fast lint
+.PHONY: setup setup-vision setup-multimodal setup-diffusion test test-fast lint
 setup:
 	bash scripts/setup_env.sh
 
@@ -46,7 +46,15 @@ setup-vision: setup
 setup-multimodal: setup
 	bash scripts/setup_multimodal.sh
 
-test: setup-vision setup-multimodal
+# Installs once per change of requirements-diffusion.txt (a stamp in the venv, like the other set-up scripts).
+setup-diffusion: setup
+	@stamp="$(VENV)/.diffusion-$$(sha256sum requirements-diffusion.txt | cut -c1-16)"; \
+	if [ ! -f "$$stamp" ]; then \
+	  echo "[diffusion] installing requirements-diffusion.txt (constrained by requirements.txt)"; \
+	  $(VENV)/bin/pip install -q -r requirements-diffusion.txt -c requirements.txt && rm -f $(VENV)/.diffusion-* && touch "$$stamp"; \
+	fi
+
+test: setup-vision setup-multimodal setup-diffusion
 	WANDB_MODE=disabled $(PY) -m pytest -q tests
 
 # The library and the runner, without the vision and multimodal stacks: the inner loop, a few minutes.
@@ -88,6 +96,24 @@ sweep-scale-effnet: setup-vision
 sweep-scale-internvit: setup-vision
 	$(CACHES) experiment=sweep_scale_internvit $(ARGS)
 	$(call reference,sweep_scale_internvit)
+
+# Every figure from the committed records (no training): results/figures/*.{png,pdf}.
+.PHONY: figures figure-4 reproduce-diffusion dry-run-diffusion
+figures: setup
+	$(PY) scripts/make_figures.py $(ARGS)
+
+# The paper's Figure 4 on the mini language task: LoRA / DoRA / FLoRA r=8 runs measured every 5 steps.
+figure-4: setup
+	$(RUN) -m experiment=figure4_update_norms $(ARGS)
+	$(PY) scripts/make_figures.py --only figure4_update_norms
+
+# Diffusion (mini): a class-conditional DDPM pretrained on Fashion-MNIST 0-4, fine-tuned on 5-9 with each method.
+reproduce-diffusion: setup-diffusion setup-vision
+	$(PY) scripts/reproduce_diffusion.py $(ARGS)
+
+# Stable Diffusion v1.5's UNet on the meta device: #params of FLoRA / LoRA / DoRA at equal budgets.
+dry-run-diffusion: setup-diffusion
+	$(PY) scripts/dry_run_diffusion.py $(ARGS)
 
 # The efficiency table: results/table5_efficiency.{md,csv} and results/figures/table5_efficiency.png.
 # Options go in BENCH_ARGS, e.g. BENCH_ARGS="--threads 1" or BENCH_ARGS="--device cuda".

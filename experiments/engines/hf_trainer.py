@@ -3,6 +3,7 @@ train, then evaluate every eval split; the counterpart of experiments/engines/mm
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -10,8 +11,9 @@ from typing import Any
 import torch
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
-from transformers import DataCollatorWithPadding, Trainer, TrainingArguments, set_seed
+from transformers import DataCollatorWithPadding, Trainer, TrainerCallback, TrainingArguments, set_seed
 
+from experiments.analysis.hf_callback import UpdateNormCallback
 from experiments.engines.base import EngineResult, RunContext
 from experiments.errors import MissingAssetsError, NonFiniteLossError
 from experiments.language.backbones import backbone_parameters, build_on_meta, build_pretrained, resolve_weights
@@ -45,10 +47,17 @@ def training_arguments(cfg: DictConfig, output_dir: Path, report_to: list[str]) 
 
 
 def train_and_evaluate(
-    model: nn.Module, tokenizer: Any, data: TaskData, cfg: DictConfig, output_dir: Path, report_to: list[str]
+    model: nn.Module,
+    tokenizer: Any,
+    data: TaskData,
+    cfg: DictConfig,
+    output_dir: Path,
+    report_to: list[str],
+    callbacks: Sequence[TrainerCallback] = (),
 ) -> EngineResult:
     """Fine-tune on data.train, then evaluate each eval split with the task's metrics."""
     trainer = GuardedTrainer(
+        callbacks=list(callbacks),
         model=model,
         args=training_arguments(cfg, output_dir, report_to),
         train_dataset=data.train,
@@ -115,7 +124,11 @@ def train_run(cfg: DictConfig, ctx: RunContext) -> EngineResult:
     model = attach_method(model, cfg.method)
     params = parameter_counts(model, backbone_total)
     data = tokenize(raw, cfg.task, tokenizer)
-    result = train_and_evaluate(model, tokenizer, data, cfg, ctx.work_dir, ctx.tracker.report_to)
+    every = int(cfg.get("analysis", {}).get("update_norms_every", 0))
+    norms = [UpdateNormCallback(every, ctx.tracker.log)] if every > 0 else []
+    result = train_and_evaluate(model, tokenizer, data, cfg, ctx.work_dir, ctx.tracker.report_to, norms)
+    if norms:
+        result.extras["update_norms"] = norms[0].recorder.series()
     result.params = params
     result.extras["inputs"] = input_fingerprints(cfg)
     return result

@@ -4,7 +4,7 @@
 
 Per layer: forward + backward of one adapted layer; per step: a whole mini backbone's training step. Methods run
 interleaved in one process; the table reports medians, interquartile ranges, ratios to the frozen floor, the
-extra memory over the floor, and whether the issue's targets are met.
+extra memory over the floor, and whether the efficiency targets (time and memory against the floor) are met.
 """
 
 from __future__ import annotations

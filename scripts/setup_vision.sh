@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Vision stack for the mmseg/mmdet tables (issue 5), after scripts/setup_env.sh made the base venv.
+# Vision stack for the mmseg/mmdet tables, after scripts/setup_env.sh made the base venv.
 # Installs the real Fashion-MNIST (Debian package), the OpenMMLab packages without their mmcv/opencv
 # requirements, and mmcv with compiled ops (scripts/build_mmcv.sh: ~20 min the first time on a machine,
 # then a cached wheel). Idempotent: a stamp named after requirements-vision.txt's hash skips the pip part.

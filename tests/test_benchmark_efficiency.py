@@ -1,4 +1,4 @@
-"""The efficiency benchmark (issue 4) keeps working: quick mode writes a well-formed table, CSV and chart.
+"""The efficiency benchmark keeps working: quick mode writes a well-formed table, CSV and chart.
 
 Timings are never asserted; only the shape of the outputs and the bookkeeping (budget matching, ratios,
 target verdicts) are.

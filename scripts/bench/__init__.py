@@ -1,1 +1,1 @@
-"""Efficiency benchmark of FLoRA against LoRA, DoRA, the materialised way and full fine-tuning (issue 4)."""
+"""Efficiency benchmark of FLoRA against LoRA, DoRA, the materialised way and full fine-tuning."""

@@ -103,7 +103,7 @@ def _find(rows: Sequence[Row], case: str, method: str) -> Row | None:
 
 
 def verdicts(rows: Sequence[Row], conv_kernels: dict[str, int]) -> list[Verdict]:
-    """Check the issue's three targets on every case they apply to; ``conv_kernels`` maps conv cases to k."""
+    """Check the three efficiency targets on every case they apply to; ``conv_kernels`` maps conv cases to k."""
     out = []
     for case, k in conv_kernels.items():
         auto, dense = _find(rows, case, "flora_auto"), _find(rows, case, "flora_dense")

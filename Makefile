@@ -57,9 +57,10 @@ setup-diffusion: setup
 test: setup-vision setup-multimodal setup-diffusion
 	WANDB_MODE=disabled $(PY) -m pytest -q tests
 
-# The library and the runner, without the vision and multimodal stacks: the inner loop, a few minutes.
+# The library and the runner, without the vision and multimodal stacks: the inner loop, a few minutes. Two
+# pytest-xdist workers, one test file each at a time (module fixtures are built once), one torch thread each.
 test-fast: setup
-	WANDB_MODE=disabled $(PY) -m pytest -q -m "not slow" tests --ignore-glob="tests/test_vision_*" --ignore-glob="tests/test_multimodal_*"
+	WANDB_MODE=disabled OMP_NUM_THREADS=1 $(PY) -m pytest -q -n 2 --dist loadfile -m "not slow" tests --ignore-glob="tests/test_vision_*" --ignore-glob="tests/test_multimodal_*"
 
 lint: setup
 	$(VENV)/bin/ruff check flora experiments scripts tests

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +34,11 @@ def _range(start: str, stop: str) -> ListConfig:
     return ListConfig(list(range(int(start), int(stop))))
 
 
+def _mul(*factors: float) -> float:
+    """`${mul:2,${.rank}}`: the product of numbers, e.g. LoRA's alpha = 2r at whatever rank a sweep sets."""
+    return math.prod(factors)
+
+
 def register_resolvers() -> None:
     """Register the custom interpolations used in configs/ (idempotent)."""
     if not OmegaConf.has_resolver("repo_root"):
@@ -41,6 +47,8 @@ def register_resolvers() -> None:
         OmegaConf.register_new_resolver("csv", _csv)
     if not OmegaConf.has_resolver("range"):
         OmegaConf.register_new_resolver("range", _range)
+    if not OmegaConf.has_resolver("mul"):
+        OmegaConf.register_new_resolver("mul", _mul)
 
 
 register_resolvers()

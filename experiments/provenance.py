@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import json
 import os
@@ -54,12 +55,35 @@ def code_files(patterns: Sequence[str]) -> list[Path]:
     return sorted(f for f in files if f.relative_to(REPO_ROOT).as_posix() not in REPORTING_ONLY)
 
 
+def _without_docstrings(tree: ast.AST) -> ast.AST:
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef):
+            body = node.body
+            if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
+                if isinstance(body[0].value.value, str):
+                    node.body = body[1:] or [ast.Pass()]
+    return tree
+
+
+def code_content(file: Path) -> bytes:
+    """What of a file can change a result: a Python module's syntax tree without docstrings (so comments,
+    docstrings and formatting never invalidate a record); any other file's bytes."""
+    data = file.read_bytes()
+    if file.suffix != ".py":
+        return data
+    try:
+        tree = ast.parse(data, filename=str(file))
+    except SyntaxError:
+        return data
+    return ast.dump(_without_docstrings(tree), include_attributes=False).encode()
+
+
 def code_fingerprint(patterns: Sequence[str] = COMMON_CODE) -> str:
-    """A short hash of the working-tree content of the code that decides results (committed or not)."""
+    """A short hash of the working-tree code that decides results (committed or not), by content (code_content)."""
     digest = hashlib.sha256()
     for file in code_files(patterns):
         digest.update(file.relative_to(REPO_ROOT).as_posix().encode())
-        digest.update(hashlib.sha256(file.read_bytes()).digest())
+        digest.update(hashlib.sha256(code_content(file)).digest())
     return digest.hexdigest()[:12]
 
 
@@ -87,15 +111,20 @@ def launch_code_fingerprint(engine: str) -> str:
     return fingerprints[engine]
 
 
-def package_versions() -> dict[str, str]:
-    """Installed versions of the packages that decide the numbers."""
-    versions = {"python": platform.python_version()}
-    for name in PACKAGES:
+def installed_versions(names: Sequence[str]) -> dict[str, str]:
+    """Installed version of each named distribution ("absent" when it is not installed)."""
+    versions = {}
+    for name in names:
         try:
             versions[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
             versions[name] = "absent"
     return versions
+
+
+def package_versions() -> dict[str, str]:
+    """Installed versions of the packages that decide the numbers."""
+    return {"python": platform.python_version(), **installed_versions(PACKAGES)}
 
 
 def device_name() -> str:

@@ -175,11 +175,15 @@ def save_record(path: Path, record: dict[str, Any]) -> Path:
         return fallback
 
 
+def _raise_interrupted(signum: int, frame: object) -> None:
+    raise RunInterrupted(signum)
+
+
 @contextmanager
 def signals_raise() -> Iterator[None]:
     """Turn SIGTERM into RunInterrupted for the run's duration (main thread only; Ctrl-C is KeyboardInterrupt)."""
     try:
-        previous = signal.signal(signal.SIGTERM, lambda signum, frame: (_ for _ in ()).throw(RunInterrupted(signum)))
+        previous = signal.signal(signal.SIGTERM, _raise_interrupted)
     except ValueError:  # not the main thread: leave signal handling to the caller
         yield
         return

@@ -8,6 +8,12 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from experiments.weights import FOLDER, MODEL, check_weights
+
+# What each engine needs from backbone.weights (experiments/weights.py); the LLaVA engine reads its own weights
+# map. Language tasks name no engine.
+WEIGHTS_NEEDED = {"hf_trainer": FOLDER, "mmengine": MODEL}
+
 
 class ConfigError(ValueError):
     """A composed config that cannot describe a run; the message names the key, the value and the fix."""
@@ -35,6 +41,16 @@ def _rank_pattern(key: str, pattern: Any) -> None:
             raise ConfigError(f"{key}['{layer}']={rank!r}: each rank must be a whole number >= 1")
 
 
+def _weights(cfg: DictConfig) -> None:
+    needed = WEIGHTS_NEEDED.get(cfg.task.get("engine") or "hf_trainer")
+    if needed is None:
+        return
+    try:
+        check_weights(cfg.backbone.get("weights"), needed)
+    except ValueError as err:
+        raise ConfigError(str(err)) from err
+
+
 def validate_run_config(cfg: DictConfig) -> None:
     """Raise ConfigError for the first key of cfg that cannot describe a run."""
     seed = cfg.get("seed")
@@ -53,3 +69,4 @@ def validate_run_config(cfg: DictConfig) -> None:
         raise ConfigError(f"method.dropout={method.dropout!r} must be a number in [0, 1)")
     if "rank_pattern" in method:
         _rank_pattern("method.rank_pattern", method.rank_pattern)
+    _weights(cfg)

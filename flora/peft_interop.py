@@ -30,7 +30,7 @@ from torch import nn
 from torch.func import functional_call
 from transformers.pytorch_utils import Conv1D
 
-from flora.layers.base import GeometryDelta
+from flora.layers.base import GeometryDelta, StandsInForBase
 from flora.layers.conv import ConvDelta
 from flora.layers.embedding import EmbeddingDelta
 from flora.layers.linear import LinearDelta
@@ -48,7 +48,7 @@ _DELTA_FOR_KEY: dict[str, type[GeometryDelta]] = {
 }
 
 
-class FloraPeftLayer(nn.Module, LoraLayer):
+class FloraPeftLayer(StandsInForBase, LoraLayer):
     """A PEFT tuner layer holding one FLoRA update per adapter name in ``lora_flora``."""
 
     adapter_layer_names = ("lora_flora",)
@@ -61,14 +61,9 @@ class FloraPeftLayer(nn.Module, LoraLayer):
         self._active_adapter = adapter_name
         self.update_layer(adapter_name, r, config=config, **kwargs)
 
-    def __getattr__(self, name: str):
-        try:
-            return super().__getattr__(name)
-        except AttributeError:
-            modules = self.__dict__.get("_modules") or {}
-            if name.startswith("__") or "base_layer" not in modules:
-                raise
-            return getattr(self.get_base_layer(), name)
+    def wrapped_layer(self) -> nn.Module:
+        """The innermost base layer (PEFT may nest wrappers)."""
+        return self.get_base_layer()
 
     def update_layer(self, adapter_name: str, r: int, config: LoraConfig, **kwargs) -> None:
         """Add (or replace) adapter ``adapter_name``; PEFT calls this for every further adapter on this layer."""

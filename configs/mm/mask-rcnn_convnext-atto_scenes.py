@@ -10,7 +10,7 @@ model = dict(
         type="TimmBackbone",
         model_name="convnext_atto",
         out_indices=(0, 1, 2, 3),
-        weights="fmnist04_convnext_atto",
+        weights=dict(source="pretrained_here", name="convnext_atto"),
     ),
     neck=dict(in_channels=[40, 80, 160, 320], out_channels=64),
     rpn_head=dict(in_channels=64, feat_channels=64, anchor_generator=dict(scales=[4])),

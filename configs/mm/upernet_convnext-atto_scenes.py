@@ -10,7 +10,7 @@ model = dict(
         type="TimmBackbone",
         model_name="convnext_atto",
         out_indices=(0, 1, 2, 3),
-        weights="fmnist04_convnext_atto",
+        weights=dict(source="pretrained_here", name="convnext_atto"),
     ),
     decode_head=dict(in_channels=[40, 80, 160, 320], channels=64, num_classes=6, norm_cfg=norm_cfg),
     auxiliary_head=dict(in_channels=160, channels=32, num_classes=6, norm_cfg=norm_cfg),

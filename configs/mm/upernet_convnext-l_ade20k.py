@@ -1,6 +1,7 @@
 # Paper profile, Table 1 (segmentation): mmseg's own ConvNeXt-L UperNet ADE20K 640x640 160k config, with the
 # backbone taken from timm (convnext_large; mmpretrain breaks mmseg under transformers 5). Pretrained weights
-# come from the timm hub on machines with network (weights="timm_hub"); None builds the architecture only.
+# come from the timm hub on machines with network (weights=dict(source="timm_hub", name=None), which the runner
+# sets from the backbone config); None builds the architecture only.
 _base_ = ["mmseg::convnext/convnext-large_upernet_8xb2-amp-160k_ade20k-640x640.py"]
 custom_imports = dict(imports=["experiments.vision.mm_models"], allow_failed_imports=False)
 model = dict(

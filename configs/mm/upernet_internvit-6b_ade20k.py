@@ -18,7 +18,7 @@ model = dict(
         type="TimmBackbone",
         model_name="internvit_6b",
         out_indices=(11, 23, 35, 47),
-        weights="internvit_6b_release",
+        weights=dict(source="internvit_6b_release", name=None),
         model_kwargs=dict(img_size=224),
     ),
     neck=dict(in_channels=[3200] * 4, out_channels=1024, scales=[4, 2, 1, 0.5]),

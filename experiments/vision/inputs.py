@@ -7,6 +7,7 @@ start, so workers never build them side by side.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from experiments.vision import fashion_mnist
 from experiments.vision.scenes import SceneSpec, ensure_scenes, scenes_fingerprint
-from experiments.vision.weights import prepare_weights, weights_fingerprint
+from experiments.weights import prepare_weights, weights_fingerprint
 
 # mmengine dataset types that read the raw Fashion-MNIST files directly (not through a generated cache).
 FASHION_MNIST_DATASETS = ("FashionMNISTClassification",)
@@ -34,7 +35,9 @@ def prepare_data(task: DictConfig) -> Path | None:
     return None if spec is None else ensure_scenes(spec)
 
 
-def run_inputs(scenes: Path | None, dataset: dict[str, Any], weights: str | None, model_name: str) -> dict[str, str]:
+def run_inputs(
+    scenes: Path | None, dataset: dict[str, Any], weights: Mapping[str, Any] | None, model_name: str
+) -> dict[str, str]:
     """{cache or weights name: fingerprint} of what a run reads: its scenes folder (else the raw Fashion-MNIST
     files, or a paper-profile data folder by path only) and its pretrained weights."""
     inputs: dict[str, str] = {}
@@ -52,7 +55,5 @@ def run_inputs(scenes: Path | None, dataset: dict[str, Any], weights: str | None
 
 def prepare_run_caches(cfg: DictConfig) -> list[Path]:
     """Build every cache the run cfg reads (its scenes, its pretrained backbone); returns their paths."""
-    paths = [prepare_data(cfg.task)]
-    if cfg.backbone.get("weights"):
-        paths.append(prepare_weights(cfg.backbone.weights))
+    paths = [prepare_data(cfg.task), prepare_weights(cfg.backbone.get("weights"))]
     return [p for p in paths if p is not None]

@@ -7,7 +7,8 @@ head is `cls_head`, a name no backbone parameter contains), and top-1 accuracy a
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -49,7 +50,7 @@ class TimmClassifier(BaseModel):
         self,
         model_name: str,
         num_classes: int,
-        weights: str | None = None,
+        weights: Mapping[str, Any] | None = None,
         data_preprocessor: dict | None = None,
         init_cfg: dict | None = None,
     ) -> None:

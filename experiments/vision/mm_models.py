@@ -9,7 +9,8 @@ target names in the configs are the timm names (stem.0, stages.2.blocks.0.conv_d
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import torch
 from mmdet.registry import MODELS as MMDET_MODELS
@@ -22,7 +23,7 @@ from experiments.vision.timm_models import build_timm
 class TimmBackbone(BaseModule):
     """Feature maps of a timm model's stages (conv nets) or blocks (ViTs) for dense-prediction heads.
 
-    weights: a source of experiments.vision.weights.SOURCES, or None for random init (meta-device dry runs,
+    weights: {source, name} of experiments/weights.py, or None for random init (meta-device dry runs,
     or a paper run that loads a checkpoint through init_cfg/load_from). Weights load at construction and
     init_weights is a no-op, so mmengine's weight initialisation never overwrites a pretrained backbone.
     """
@@ -31,7 +32,7 @@ class TimmBackbone(BaseModule):
         self,
         model_name: str,
         out_indices: Sequence[int] = (0, 1, 2, 3),
-        weights: str | None = None,
+        weights: Mapping[str, Any] | None = None,
         model_kwargs: dict | None = None,
         init_cfg: dict | None = None,
     ) -> None:

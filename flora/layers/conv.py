@@ -33,7 +33,7 @@ from flora.layers.fused import DepthwiseConv, FactoredConv
 
 _CONV_FN = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
 # The fused node keeps the rank-sized projection A_in x for backward when it is at most 1/16 of the input
-# (r_in <= in/16, within issue 4's 10% memory budget), and recomputes it (one thin matmul) otherwise.
+# (r_in <= in/16, within the 10% activation-memory budget), and recomputes it (one thin matmul) otherwise.
 KEEP_PROJECTION_RATIO = 16
 
 

@@ -1,13 +1,13 @@
 """Fused autograd nodes for conv adapters: the factored update with its base conv, and a depthwise conv.
 
-Autograd on the three small convs would keep both rank-sized hidden tensors alive until backward (for a
-256-channel conv at rank 16 that is 2 x 16/256 = 12.5% of the input activation, beyond the 10% budget of
-issue 4), and on the CPU the backward of a 1x1 conv goes through oneDNN's generic convolution, which is slower
-than the batched matmul it really is. This node saves only the input (which the frozen base conv keeps anyway)
-and the small weights, recomputes the hidden tensors in backward (a few percent of the base op's multiply-adds;
-the caller may keep the rank-sized projection instead when it is a small fraction of the input),
-runs the pointwise projections as batched matmuls, and accumulates the update into the base output (and its
-input gradient into the base input gradient) in place with ``baddbmm_`` instead of separate full-size adds.
+Autograd on the three small convs would keep both rank-sized hidden tensors alive until backward (for a 256-channel
+conv at rank 16 that is 2 x 16/256 = 12.5% of the input activation, beyond the library's 10% budget for adapter
+activations), and on the CPU the backward of a 1x1 conv goes through oneDNN's generic convolution, which is slower
+than the batched matmul it really is. This node saves only the input (which the frozen base conv keeps anyway) and
+the small weights, recomputes the hidden tensors in backward (a few percent of the base op's multiply-adds; the
+caller may keep the rank-sized projection instead when it is a small fraction of the input), runs the pointwise
+projections as batched matmuls, and accumulates the update into the base output (and its input gradient into the
+base input gradient) in place with ``baddbmm_`` instead of separate full-size adds.
 """
 
 from __future__ import annotations

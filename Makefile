@@ -81,12 +81,18 @@ table-3: setup
 dry-run-table-3: setup
 	$(RUN) experiment=table3_glue profile=paper dry_run=true $(ARGS)
 
-.PHONY: sweep-scale sweep-rank sweep-scale-effnet sweep-scale-internvit
+.PHONY: sweep-scale sweep-rank sweep-rank-effnet sweep-scale-effnet sweep-scale-internvit
 sweep-scale: setup
 	$(call reference,sweep_scale)
 
+# The rank of FLoRA, LoRA and DoRA (alpha = 2r) on the mini language task; ARGS="method=lora" runs one method.
 sweep-rank: setup
 	$(call reference,sweep_rank)
+
+# The same on EfficientNet-Lite0 / Fashion-MNIST, judged on held-out training images (not table 1's test split).
+sweep-rank-effnet: setup-vision
+	$(CACHES) experiment=sweep_rank_effnet $(ARGS)
+	$(call reference,sweep_rank_effnet)
 
 # FLoRA's s on EfficientNet-Lite0 / Fashion-MNIST, judged on held-out training images (not table 1's test split).
 sweep-scale-effnet: setup-vision

@@ -12,7 +12,7 @@ import csv
 import io
 import math
 import statistics
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -61,11 +61,12 @@ class Seeds:
 
 @dataclass
 class Row:
-    """One table row (a method at one budget, or one sweep value) aggregated over tasks and seeds."""
+    """One table row (a method at one budget, or one sweep value of one method) aggregated over tasks and seeds."""
 
-    key: str
+    key: str  # unique in its table: the row value, or "<method>/<row value>" in a method grid
     label: str
     tag: str
+    value: str = ""  # the row_key's value (a figure's x); the key itself when left empty
     params: dict[str, dict[str, float]] = field(default_factory=dict)  # per task: its model's counts
     metrics: dict[str, Stat] = field(default_factory=dict)
     seconds_per_step: dict[str, Stat] = field(default_factory=dict)  # per task: tasks train different models
@@ -74,6 +75,9 @@ class Row:
     code: set[str] = field(default_factory=set)  # code fingerprints of the ok records behind the row
     stale: int = 0  # ok records made by other code than the current tree's
     unreadable: list[str] = field(default_factory=list)  # record files that exist but could not be read
+
+    def __post_init__(self) -> None:
+        self.value = self.value or self.key
 
     @property
     def ok(self) -> int:
@@ -111,8 +115,36 @@ class Table:
         return [path for row in self.rows for path in row.unreadable]
 
 
+# Row keys whose value the method label already shows ("LoRA (r=8)"): no ", rank=8" after it.
+LABELLED_ROW_KEYS = ("method", "method.rank")
+
+
 def _row_label(cfg: DictConfig, row_key: str, row: str) -> str:
-    return cfg.method.label if row_key == "method" else f"{cfg.method.label}, {row_key.split('.')[-1]}={row}"
+    return cfg.method.label if row_key in LABELLED_ROW_KEYS else f"{cfg.method.label}, {row_key.split('.')[-1]}={row}"
+
+
+def _names_method(override: str) -> bool:
+    return override.split("=", 1)[0].lstrip("+~") == "method"
+
+
+def grid_methods(cfg: DictConfig, overrides: Sequence[str]) -> list[str | None]:
+    """The methods a table's rows run for: `table.methods` (a method x row grid, such as a rank sweep), only the
+    one a `method=` override names, or [None] for a table with no grid (its rows or the command line pick it)."""
+    methods = cfg.table.get("methods")
+    if not methods:
+        return [None]
+    named = [o.split("=", 1)[1] for o in overrides if _names_method(o)]
+    return named[-1:] or [str(m) for m in methods]
+
+
+def grid_cells(cfg: DictConfig, overrides: Sequence[str] = ()) -> Iterator[tuple[str | None, Cell]]:
+    """Every (method, cell) of the table: table_cells once per grid method, with that method selected."""
+    for method in grid_methods(cfg, overrides):
+        if method is None:
+            yield from ((None, cell) for cell in table_cells(cfg, overrides))
+            continue
+        selected = [*(o for o in overrides if not _names_method(o)), f"method={method}"]
+        yield from ((method, cell) for cell in table_cells(cfg, selected))
 
 
 def _add_record(table_commits: dict[str, int], row: Row, record: dict[str, Any], task: str, current: str) -> None:
@@ -150,12 +182,12 @@ def collect(overrides: Sequence[str]) -> Table:
     columns: list[str] = []
     commits: dict[str, int] = {}
     current_code: set[str] = set()
-    cells: list[Cell] = list(table_cells(cfg, overrides))
-    for cell in tqdm(cells, desc=f"table {cfg.experiment_name}", unit="run"):
+    cells = list(grid_cells(cfg, overrides))
+    for method, cell in tqdm(cells, desc=f"table {cfg.experiment_name}", unit="run"):
         cell_cfg = compose_config(cell.overrides)
-        row = rows.setdefault(
-            cell.row, Row(cell.row, _row_label(cell_cfg, cfg.table.row_key, cell.row), cell_cfg.method.tag)
-        )
+        key = cell.row if method is None else f"{method}/{cell.row}"
+        label = _row_label(cell_cfg, cfg.table.row_key, cell.row)
+        row = rows.setdefault(key, Row(key, label, cell_cfg.method.tag, value=cell.row))
         row.seeds.setdefault(cell.task, Seeds()).expected += 1
         columns += [f"{cell.task}/{m}" for m in cell_cfg.task.report if f"{cell.task}/{m}" not in columns]
         current = current_fingerprint(cell_cfg)

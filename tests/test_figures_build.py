@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -11,11 +12,12 @@ from matplotlib.container import ErrorbarContainer
 
 from experiments.analysis import UpdateNormRecorder
 from experiments.config import REPO_ROOT, Cell
-from experiments.figures import quality, update_norms
+from experiments.figures import quality, sweeps, update_norms
 from experiments.figures.registry import FIGURES, build
 from experiments.figures.sources import incomplete_rows
 from experiments.figures.style import new_figure
 from experiments.tables import Row, Seeds, Stat, Table
+from tests.grid_helpers import fake_accuracy, fake_adapter_params, write_grid_records
 
 
 def row(key: str, label: str, tag: str, values: list[float], adapter: int) -> Row:
@@ -33,7 +35,7 @@ def small_table() -> Table:
 
 def test_quality_panel_draws_only_record_values() -> None:
     fig, (ax,) = new_figure(1)
-    quality.draw_panel(ax, "title", small_table())
+    quality.draw_panel(ax, "title", [small_table()])
     bars = {c.get_label(): c for c in ax.containers if isinstance(c, ErrorbarContainer)}
     lora_x, lora_y = bars["LoRA"].lines[0].get_data()
     assert list(lora_x) == [100, 400] and list(lora_y) == pytest.approx([72.0, 81.0])
@@ -41,6 +43,52 @@ def test_quality_panel_draws_only_record_values() -> None:
     head_line = next(line for line in ax.get_lines() if line.get_label() == "Head only")
     assert head_line.get_ydata()[0] == pytest.approx(55.0)
     assert incomplete_rows(small_table()) == ["LoRA (r=8) (2/3)", "FLoRA (r=8) (1/3)"]
+
+
+def sweep_table(split_note: str) -> Table:
+    rows = [Row(f"lora/{r}", f"LoRA (r={r})", f"lora_r{r}", value=str(r), params={"t": {"adapter": 50 * r}},
+                metrics={"t/acc": Stat([0.7 + 0.01 * r])}, seeds={"t": Seeds(ok=1, expected=1)}) for r in (1, 4)]
+    return Table("sweep", "mini", "bb", "method.rank", ["t"], split_note, ["t/acc"], rows, {}, None, [0])
+
+
+@pytest.mark.parametrize("split_note", [None, "held-out images"])
+def test_quality_panel_adds_rank_sweep_curves_and_stars_another_split(split_note: str | None) -> None:
+    fig, (ax,) = new_figure(1)
+    quality.draw_panel(ax, "title", [sweep_table(split_note), small_table()])
+    star = " *" if split_note else ""
+    curve = next(line for line in ax.get_lines() if line.get_label() == f"LoRA over rank (sweep){star}")
+    assert list(curve.get_xdata()) == [50, 200] and list(curve.get_ydata()) == pytest.approx([71.0, 74.0])
+    notes = [text.get_text() for text in ax.texts]
+    assert notes == (["* sweep: held-out images"] if split_note else [])
+    assert ax.get_ylabel() == "t/acc (×100)"
+
+
+def test_rank_sweep_figure_draws_the_records_and_notes_a_method_without_any(tmp_path: Path) -> None:
+    write_grid_records(tmp_path / "runs", skip=["dora"])
+    spec = next(s for s in FIGURES if s.stem == "sweep_rank")
+    drawn = []
+
+    def keep(panels, out_dir, stem):
+        drawn.extend(panels)
+        return spec.draw(panels, out_dir, stem)
+
+    extra = [f"paths.results_dir={tmp_path}", "table.rows=[2,16]"]
+    outcome = build(replace(spec, draw=keep), extra, tmp_path / "figures")
+    assert [p.name for p in outcome.paths] == ["sweep_rank.png", "sweep_rank.pdf"]
+    assert any("no records for `experiment=sweep_rank method=dora`" in note for note in outcome.notes)
+    assert sum("no records for `experiment=sweep_rank_effnet" in note for note in outcome.notes) == 3
+    ((title, tables),) = drawn
+    assert title.endswith("(sweep_rank)") and len(tables) == 2
+    fig, (ax,) = new_figure(1)
+    sweeps.draw_panel(ax, title, tables, "rank r")
+    bars = {c.get_label(): c for c in ax.containers if isinstance(c, ErrorbarContainer)}
+    assert set(bars) == {"FLoRA", "LoRA"}
+    for name, method in (("FLoRA", "flora"), ("LoRA", "lora")):
+        xs, ys = bars[name].lines[0].get_data()
+        assert list(xs) == [2, 16] and list(ys) == pytest.approx([100 * fake_accuracy(method, r) for r in (2, 16)])
+    by_params = sweeps.sweep_points(tables[0], by_params=True)
+    assert by_params[0] == "FLoRA" and [x for x, _, _ in by_params[1]] == [fake_adapter_params("flora", r)
+                                                                          for r in (2, 16)]
 
 
 def test_figure4_series_from_recorder_output(tmp_path: Path) -> None:

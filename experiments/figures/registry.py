@@ -46,13 +46,21 @@ def _panel(title: str, *experiments: str) -> Panel:
     return Panel(title, tuple(Source(tuple(e.split())) for e in experiments))
 
 
+# Rank sweeps are loaded one method at a time, so that a method without records is a note and no curve.
 RANK_METHODS = ("flora", "lora", "dora")
+
+
+def _rank_sweep(experiment: str) -> tuple[str, ...]:
+    return tuple(f"experiment={experiment} method={method}" for method in RANK_METHODS)
+
+
 FIGURES: tuple[FigureSpec, ...] = (
     FigureSpec(
         "quality_vs_params",
         (
-            _panel("MiniLM-L6 / BBC News (table3_glue)", "experiment=table3_glue"),
-            _panel("EfficientNet-Lite0 / Fashion-MNIST (table1_effnet)", "experiment=table1_effnet"),
+            _panel("MiniLM-L6 / BBC News (table3_glue)", "experiment=table3_glue", *_rank_sweep("sweep_rank")),
+            _panel("EfficientNet-Lite0 / Fashion-MNIST (table1_effnet)", "experiment=table1_effnet",
+                   *_rank_sweep("sweep_rank_effnet")),
             _panel("ConvNeXt / scene segmentation (table1_convnext)", "experiment=table1_convnext"),
             _panel("ViT / scene segmentation (table2_internvit)", "experiment=table2_internvit"),
         ),
@@ -71,7 +79,10 @@ FIGURES: tuple[FigureSpec, ...] = (
     ),
     FigureSpec(
         "sweep_rank",
-        (_panel("MiniLM-L6 / BBC News (sweep_rank)", *(f"experiment=sweep_rank method={m}" for m in RANK_METHODS)),),
+        (
+            _panel("MiniLM-L6 / BBC News test (sweep_rank)", *_rank_sweep("sweep_rank")),
+            _panel("EfficientNet-Lite0 / held-out (sweep_rank_effnet)", *_rank_sweep("sweep_rank_effnet")),
+        ),
         load_table,
         partial(sweeps.draw, xlabel="rank r"),
     ),

@@ -53,6 +53,11 @@ def incomplete_rows(table: Table) -> list[str]:
     return [f"{row.label} ({row.ok}/{row.expected})" for row in table.rows if row.ok < row.expected]
 
 
+def primary_column(table: Table) -> str:
+    """The metric the table's Δ columns use: its first."""
+    return table.columns[0]
+
+
 def column_stat(row: Row, column: str) -> Stat | None:
     stat = row.metrics.get(column)
     return stat if stat is not None and stat.values else None

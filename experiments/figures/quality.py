@@ -60,7 +60,7 @@ def draw_sweep(ax: Axes, sweep: Table, star: bool) -> None:
 
 
 def draw_panel(ax: Axes, title: str, tables: list[Table]) -> None:
-    """The method tables' points and lines, then every sweep's curve; the y label is the first table's metric."""
+    """The method table's points and lines, then every sweep's curve; the y label is the method table's metric."""
     reference = next((t for t in tables if is_method_table(t)), tables[0])
     other_splits = set()
     for table in tables:

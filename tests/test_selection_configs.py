@@ -27,6 +27,7 @@ def test_every_row_gets_the_same_number_of_distinct_trials_on_held_out_data(expe
     per_row: dict[str, set[str]] = {}
     for trial in trial_cells(cfg, overrides):
         trial_cfg = compose_config(trial.overrides)
+        OmegaConf.to_container(trial_cfg, resolve=True)  # what the record stores must resolve
         assert trial_cfg.paths.runs_dir.endswith(f"selection/{TUNES[experiment]}/runs")
         per_row.setdefault(trial.row, set()).add(run_id(trial_cfg))
     assert set(per_row) == set(cfg.table.rows)

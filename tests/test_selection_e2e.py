@@ -79,7 +79,7 @@ def test_trials_are_runs_in_their_own_folder_and_a_second_tune_skips_them(clean:
     before = {p: p.read_text() for p in records}
     again = _cli("-m", "experiments.run", "-m", *overrides)
     assert again.returncode == 0, again.stderr[-3000:]
-    assert again.stderr.count("ok record of the current code exists") == 4
+    assert (again.stdout + again.stderr).count("ok record of the current code exists") == 4
     assert {p: p.read_text() for p in records} == before
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from matplotlib.ticker import NullFormatter
 
 from experiments.atomic import atomic_write_text
 from experiments.figures.style import COLORS, MARKERS, family, new_figure, save
@@ -103,6 +104,7 @@ def draw(trials: list[Trial], metric: str, out_dir: Path, stem: str) -> list[Pat
                 ax.plot(xs, [best[x] for x in xs], _budget_style(label), color=COLORS.get(family(label)),
                         marker=MARKERS.get(family(label), "o"), linewidth=1.2, markersize=4, label=label)
         ax.set_xscale("log")
+        ax.xaxis.set_minor_formatter(NullFormatter())
         ax.set_xlabel("learning rate")
         ax.set_ylabel(f"{metric} (×100, best over other knobs)")
         ax.set_title(task)

@@ -21,6 +21,7 @@ export WANDB_MODE ?= offline
 RUN := $(PY) -m experiments.run
 TABLE := $(PY) scripts/make_tables.py
 COMPARE := $(PY) scripts/compare_runs.py
+SELECT := $(PY) scripts/select_hparams.py
 CACHES := $(PY) scripts/prepare_caches.py
 
 # $(call reproduce,EXPERIMENT): runs into REPRO_DIR, its table there, the comparison with the reference.
@@ -34,6 +35,14 @@ endef
 define reference
 	$(RUN) -m experiment=$(1) $(ARGS)
 	$(TABLE) experiment=$(1) $(ARGS)
+endef
+
+# $(call tune,EXPERIMENT): a table's trials (results/selection/<table>/runs; a diverged trial fails its record but
+# not the selection, which stops on trials with no record), then the choice per row: results/selection/<table>.yaml,
+# taken by any table command with ARGS=selection=<table>, e.g. `make reproduce-table-3 ARGS=selection=table3_glue`.
+define tune
+	-$(RUN) -m experiment=$(1) $(ARGS)
+	$(SELECT) experiment=$(1) $(ARGS)
 endef
 
 .PHONY: setup setup-vision setup-multimodal setup-diffusion test test-fast lint
@@ -80,6 +89,20 @@ table-3: setup
 # The paper profile's #params column, offline, on the meta device.
 dry-run-table-3: setup
 	$(RUN) experiment=table3_glue profile=paper dry_run=true $(ARGS)
+
+# Hyperparameter selection on validation data, the same number of trials per row (grids and budgets in
+# configs/experiment/tune_*.yaml).
+.PHONY: tune-table-1 tune-table-2 tune-table-3
+tune-table-3: setup
+	$(call tune,tune_table3_glue)
+
+tune-table-1: setup-vision
+	$(CACHES) experiment=tune_table1_effnet $(ARGS)
+	$(call tune,tune_table1_effnet)
+
+tune-table-2: setup-vision
+	$(CACHES) experiment=tune_table2_internvit $(ARGS)
+	$(call tune,tune_table2_internvit)
 
 .PHONY: sweep-scale sweep-rank sweep-rank-effnet sweep-scale-effnet sweep-scale-internvit
 sweep-scale: setup

@@ -1,0 +1,77 @@
+"""The selection configs: tune_* experiments compose with equal trials per row on held-out data, the tables are
+unchanged without a selection, and a written selection reaches every row's run config (and its record)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from omegaconf import OmegaConf
+
+from experiments.config import REPO_ROOT, compose_config, record_path, run_id, table_cells
+from experiments.selection.choose import Choice, reported_overlap
+from experiments.selection.report import selection_option
+from experiments.selection.trials import Trial, trial_cells, trial_indices, tune_config
+
+TUNES = {"tune_table3_glue": "table3_glue", "tune_table1_effnet": "table1_effnet",
+         "tune_table2_internvit": "table2_internvit"}
+
+
+@pytest.mark.parametrize("experiment", sorted(TUNES))
+def test_every_row_gets_the_same_number_of_distinct_trials_on_held_out_data(experiment: str) -> None:
+    overrides = [f"experiment={experiment}"]
+    cfg = tune_config(overrides)
+    assert cfg.tune.table == TUNES[experiment] and list(cfg.table.seeds) == [0]
+    n = len(trial_indices(cfg))
+    assert all(len(grid) == n for grid in cfg.tune.grid.values()), "every method family needs one entry per trial"
+    per_row: dict[str, set[str]] = {}
+    for trial in trial_cells(cfg, overrides):
+        trial_cfg = compose_config(trial.overrides)
+        OmegaConf.to_container(trial_cfg, resolve=True)  # what the record stores must resolve
+        assert trial_cfg.paths.runs_dir.endswith(f"selection/{TUNES[experiment]}/runs")
+        per_row.setdefault(trial.row, set()).add(run_id(trial_cfg))
+    assert set(per_row) == set(cfg.table.rows)
+    assert {len(ids) for ids in per_row.values()} == {n}, "trials of a row must be distinct runs, as many per row"
+    assert reported_overlap(cfg, overrides) == set()
+
+
+def test_the_paper_glue_tuning_is_refused_because_its_only_labelled_held_out_split_is_reported() -> None:
+    overrides = ["experiment=tune_table3_glue", "profile=paper"]
+    assert reported_overlap(tune_config(overrides), overrides) == {"split validation"}
+
+
+def test_without_a_selection_the_table_runs_are_the_committed_records() -> None:
+    cfg = compose_config(["experiment=table3_glue"])
+    for cell in table_cells(cfg, ["experiment=table3_glue"]):
+        cell_cfg = compose_config(cell.overrides)
+        assert cell_cfg.selection is None and not cell_cfg.hparams
+        assert record_path(cell_cfg).is_file(), f"{run_id(cell_cfg)}: the run id of a committed record changed"
+
+
+def test_paper_profiles_default_to_the_published_scales() -> None:
+    convnext = compose_config(["experiment=table1_convnext_paper", "profile=paper", "method=flora_r42"])
+    internvit = compose_config(["experiment=table2_internvit_paper", "profile=paper", "method=flora_r8"])
+    assert convnext.method.scale == 4.0 and internvit.method.scale == 0.04
+
+
+def test_a_written_selection_sets_each_rows_values_and_is_carried_by_the_config(tmp_path: Path) -> None:
+    def chosen(row: str, hparams: dict) -> Choice:
+        return Choice(Trial(row, "bbcnews", 3, (), tag=row, hparams=hparams), 0.9, 9)
+
+    choices = {("lora_r8", "bbcnews"): chosen("lora_r8", {"learning_rate": 0.004, "alpha_per_rank": 8}),
+               ("flora_r2", "bbcnews"): chosen("flora_r2", {"learning_rate": 0.00025, "scale": 16.0}),
+               ("head", "bbcnews"): chosen("head", {"learning_rate": 0.012})}
+    (tmp_path / "selection").mkdir()
+    text = selection_option("demo", {"table": "table3_glue"}, choices, "validation_accuracy", "test")
+    (tmp_path / "selection" / "demo.yaml").write_text(text)
+    base = [f"hydra.searchpath=[file://{tmp_path}]", "selection=demo", "experiment=table3_glue"]
+    lora = compose_config([*base, "method=lora_r8"])
+    assert (lora.method.learning_rate, lora.method.alpha) == (0.004, 64)
+    flora = compose_config([*base, "method=flora_r2"])
+    assert (flora.method.learning_rate, flora.method.scale) == (0.00025, 16.0)
+    assert compose_config([*base, "method=head"]).method.learning_rate == 0.012
+    untouched = compose_config([*base, "method=dora_r2"])
+    assert (untouched.method.learning_rate, untouched.method.alpha) == (1e-3, 4)
+    carried = OmegaConf.to_container(lora, resolve=True)["selection"]
+    assert carried["name"] == "demo" and carried["scores"]["lora_r8"]["bbcnews"]["trial"] == 3
+    assert REPO_ROOT.joinpath("configs/selection/none.yaml").is_file()

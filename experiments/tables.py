@@ -208,7 +208,7 @@ def collect(overrides: Sequence[str]) -> Table:
         split_note=cfg.table.get("split_note"),
         columns=columns,
         rows=list(rows.values()),
-        paper_values={str(k): dict(v) for k, v in cfg.table.paper_values.items()},
+        paper_values={str(k): dict(v) for k, v in (cfg.table.paper_values or {}).items()},
         paper_source=cfg.table.get("paper_source"),
         seeds=list(cfg.table.seeds),
         current_code=current_code,

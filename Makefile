@@ -128,7 +128,7 @@ sweep-scale-internvit: setup-vision
 	$(call reference,sweep_scale_internvit)
 
 # Every figure from the committed records (no training): results/figures/*.{png,pdf}.
-.PHONY: figures figure-4 reproduce-diffusion dry-run-diffusion
+.PHONY: figures figure-4 reproduce-diffusion dry-run-diffusion finetune-diffusion-paper
 figures: setup
 	$(PY) scripts/make_figures.py $(ARGS)
 
@@ -144,6 +144,11 @@ reproduce-diffusion: setup-diffusion setup-vision
 # Stable Diffusion v1.5's UNet on the meta device: #params of FLoRA / LoRA / DoRA at equal budgets.
 dry-run-diffusion: setup-diffusion
 	$(PY) scripts/dry_run_diffusion.py $(ARGS)
+
+# The paper profile (a GPU with SD v1.5 and the captioned cartoon set; SD15_DIR and SD_DATA say where): each method
+# fine-tuned and sampled with the poster's prompts into results/diffusion_paper.md and its grid.
+finetune-diffusion-paper: setup-diffusion
+	$(PY) scripts/finetune_sd.py $(ARGS)
 
 # The efficiency table: results/table5_efficiency.{md,csv} and results/figures/table5_efficiency.png.
 # Options go in BENCH_ARGS, e.g. BENCH_ARGS="--threads 1" or BENCH_ARGS="--device cuda".

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 
 from experiments.atomic import atomic_write_text
@@ -30,6 +30,8 @@ MISSING = "–"
 PARAM_KINDS = {"trainable": "Trainable", "adapter": "Adapter"}
 PARAM_FIELDS = ("trainable", "adapter", "backbone", "trainable_pct", "adapter_pct")
 SEED_FIELDS = ("ok", "failed", "expected")
+NO_SELECTION = "none"
+SETTINGS_HEADER = "Setting"
 
 
 @dataclass
@@ -73,6 +75,8 @@ class Row:
     peak_memory_mb: dict[str, Stat] = field(default_factory=dict)  # per task
     seeds: dict[str, Seeds] = field(default_factory=dict)  # per task
     code: set[str] = field(default_factory=set)  # code fingerprints of the ok records behind the row
+    settings: dict[str, set[str]] = field(default_factory=dict)  # per task: the tuned knobs its records ran at
+    selections: set[str] = field(default_factory=set)  # the selections the cells' knobs come from
     stale: int = 0  # ok records made by other code than the current tree's
     unreadable: list[str] = field(default_factory=list)  # record files that exist but could not be read
 
@@ -147,6 +151,30 @@ def grid_cells(cfg: DictConfig, overrides: Sequence[str] = ()) -> Iterator[tuple
         yield from ((method, cell) for cell in table_cells(cfg, selected))
 
 
+def _number(value: float) -> str:
+    return f"{value:.0e}".replace("e-0", "e-") if value < 0.01 else f"{value:g}"
+
+
+def run_settings(config: dict[str, Any]) -> str:
+    """The knobs a selection tunes, as a run's record has them: learning rate, FLoRA's s, LoRA/DoRA's alpha/r."""
+    method = config.get("method", {})
+    parts = [f"lr {_number(float(method['learning_rate']))}"] if "learning_rate" in method else []
+    if "scale" in method:
+        parts.append(f"s {_number(float(method['scale']))}")
+    if "alpha" in method and method.get("rank"):
+        parts.append(f"α/r {_number(float(method['alpha']) / float(method['rank']))}")
+    return ", ".join(parts) or MISSING
+
+
+def selection_source(cfg: DictConfig) -> str:
+    """The selection a cell's knobs come from: its name when it has an entry for the cell's row and task (a run id
+    covers the knobs' values, so a record found for the cell ran at them), else none."""
+    selection = cfg.get("selection")
+    if not selection or OmegaConf.select(selection, f"rows.{cfg.method.tag}.{cfg.task.name}") is None:
+        return NO_SELECTION
+    return str(selection.name)
+
+
 def _add_record(table_commits: dict[str, int], row: Row, record: dict[str, Any], task: str, current: str) -> None:
     seeds = row.seeds[task]
     if record.get("status") != STATUS_OK:
@@ -162,6 +190,7 @@ def _add_record(table_commits: dict[str, int], row: Row, record: dict[str, Any],
     if seconds is not None:  # a run resumed at its last checkpoint trained nothing here: no timing
         row.seconds_per_step.setdefault(task, Stat()).values.append(float(seconds))
     row.peak_memory_mb.setdefault(task, Stat()).values.append(float(record["memory"]["peak_memory_mb"]))
+    row.settings.setdefault(task, set()).add(run_settings(record.get("config", {})))
     code = (record.get("fingerprint") or {}).get("code", "none")
     row.code.add(code)
     row.stale += code != current
@@ -189,6 +218,7 @@ def collect(overrides: Sequence[str]) -> Table:
         label = _row_label(cell_cfg, cfg.table.row_key, cell.row)
         row = rows.setdefault(key, Row(key, label, cell_cfg.method.tag, value=cell.row))
         row.seeds.setdefault(cell.task, Seeds()).expected += 1
+        row.selections.add(selection_source(cell_cfg))
         columns += [f"{cell.task}/{m}" for m in cell_cfg.task.report if f"{cell.task}/{m}" not in columns]
         current = current_fingerprint(cell_cfg)
         current_code.add(current)
@@ -282,6 +312,27 @@ def _param_cells(groups: dict[str, list[list[str]]], row: Row) -> list[str]:
     return cells
 
 
+def settings_cell(table: Table, row: Row) -> str:
+    """The row's knobs; per task only where the tasks ran at different ones."""
+    per_task = {task: " / ".join(sorted(row.settings[task])) for task in table.tasks if task in row.settings}
+    if len(set(per_task.values())) <= 1:
+        return next(iter(per_task.values()), MISSING)
+    return "; ".join(f"{task}: {value}" for task, value in per_task.items())
+
+
+def settings_line(table: Table) -> str:
+    """Where the Setting column's values come from: a selection on validation data, or the methods' defaults."""
+    names = sorted({name for row in table.rows for name in row.selections})
+    chosen = [n for n in names if n != NO_SELECTION]
+    if not chosen:
+        return (f"{SETTINGS_HEADER}: each method's default learning rate, s (FLoRA) and alpha/r (LoRA, DoRA); no "
+                "selection was run for these records.")
+    sources = ", ".join(f"`selection={n}` (results/selection/{n}.yaml, its trials in results/selection/{n}/)"
+                        for n in chosen)
+    mixed = " Some rows ran at the defaults instead." if NO_SELECTION in names else ""
+    return f"{SETTINGS_HEADER}: chosen per row on validation data by {sources}.{mixed}"
+
+
 def _seeds_header(table: Table) -> str:
     return "Seeds ok" if len(table.tasks) == 1 else f"Seeds ok ({', '.join(table.tasks)})"
 
@@ -292,7 +343,7 @@ def _per_task(table: Table, name: str) -> list[str]:
 
 def header(table: Table) -> list[str]:
     """Column names shared by the markdown and LaTeX renderings."""
-    cols = ["Method", *_param_headers(table)]
+    cols = ["Method", *_param_headers(table), SETTINGS_HEADER]
     with_paper = set(paper_columns(table))
     for column in table.columns:
         cols += [f"{column} (ours)", f"{column} (paper)"] if column in with_paper else [column]
@@ -313,7 +364,7 @@ def formatted_rows(table: Table) -> list[list[str]]:
     with_paper = set(paper_columns(table))
     out = []
     for row in table.rows:
-        cells = [_row_label_with_marks(row), *_param_cells(groups, row)]
+        cells = [_row_label_with_marks(row), *_param_cells(groups, row), settings_cell(table, row)]
         for column in table.columns:
             cells += [_fmt(row.metrics.get(column))]
             if column in with_paper:
@@ -352,6 +403,7 @@ def render_markdown(table: Table, command: str) -> str:
         f"Metrics ×100{f' on {table.split_note}' if table.split_note else ''}, mean ± sample std over seeds "
         f"{table.seeds} (a single seed shows its value alone); time and memory per task.{paper}",
         f"Generated by `{command}` from the run records; do not edit by hand.",
+        settings_line(table),
         *provenance_lines(table),
         "",
         "| " + " | ".join(cols) + " |",
@@ -398,7 +450,7 @@ def render_csv(table: Table) -> str:
         fields += [f"{column}_paper"] if column in with_paper else []
     fields += [pre + k for pre in prefixes.values() for k in SEED_FIELDS]
     fields += [pre + k for pre in prefixes.values() for k in ("seconds_per_step_mean", "peak_memory_mb_mean")]
-    fields += ["code", "stale", "unreadable"]
+    fields += ["settings", "selection", "code", "stale", "unreadable"]
     handle = io.StringIO()
     writer = csv.DictWriter(handle, fieldnames=fields)
     writer.writeheader()
@@ -419,7 +471,8 @@ def render_csv(table: Table) -> str:
             for name, stats in (("seconds_per_step", row.seconds_per_step), ("peak_memory_mb", row.peak_memory_mb)):
                 stat = stats.get(task)
                 line[f"{pre}{name}_mean"] = "" if stat is None or not stat.values else stat.mean
-        line.update(code=" ".join(sorted(row.code)), stale=row.stale, unreadable=len(row.unreadable))
+        line.update(settings=settings_cell(table, row), selection=" ".join(sorted(row.selections)),
+                    code=" ".join(sorted(row.code)), stale=row.stale, unreadable=len(row.unreadable))
         writer.writerow(line)
     return handle.getvalue()
 

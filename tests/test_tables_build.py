@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from omegaconf import OmegaConf
 
 from experiments.config import REPO_ROOT, compose_config, record_path, run_id, table_cells
 from experiments.records import write_record
@@ -280,3 +281,31 @@ def test_paper_values_come_from_the_experiment_config_with_their_citation(result
     assert "bbcnews/test_accuracy (paper)" in text and "Paper values: Si et al. 2024, Table 9." in text
     assert "| 91.5 |" in next(line for line in text.splitlines() if line.startswith("| FLoRA (r=8)"))
     assert "bbcnews/test_f1_macro (paper)" not in text, "a column with no paper value is left out"
+
+
+def test_each_row_shows_the_knobs_its_records_ran_at_and_the_selection_they_came_from(tmp_path: Path) -> None:
+    runs = tmp_path / "runs"
+    overrides = ["experiment=table3_glue", "table.rows=[head,lora_r8,flora_r8]", "table.seeds=[0]",
+                 f"paths.runs_dir={runs}", "hparams={learning_rate: 0.004, scale: 4.0, alpha_per_rank: 8}",
+                 "++selection={name: fixture_choice, rows: {head: {bbcnews: {}}, lora_r8: {bbcnews: {}}, "
+                 "flora_r8: {bbcnews: {}}}}"]
+    for cell in table_cells(compose_config(overrides), overrides):
+        cfg = compose_config(cell.overrides)
+        record = json.loads(json.dumps(TEMPLATE)) | {"run_id": run_id(cfg), "method": cfg.method.tag, "seed": 0}
+        record["config"] = OmegaConf.to_container(cfg, resolve=True)
+        record["fingerprint"]["code"] = current_fingerprint(cfg)
+        write_record(record_path(cfg), record)
+    md, csv_path, _ = write_tables(collect(overrides), tmp_path, "t")
+    lines = md.read_text().splitlines()
+    assert "| Setting |" in lines[lines.index("") + 1]
+    assert "| lr 4e-3 |" in next(line for line in lines if line.startswith("| Head only"))
+    assert "| lr 4e-3, α/r 8 |" in next(line for line in lines if line.startswith("| LoRA (r=8)"))
+    assert "| lr 4e-3, s 4 |" in next(line for line in lines if line.startswith("| FLoRA (r=8)"))
+    assert "Setting: chosen per row on validation data by `selection=fixture_choice`" in md.read_text()
+    rows = {r["row"]: r for r in csv.DictReader(csv_path.open())}
+    assert rows["flora_r8"]["settings"] == "lr 4e-3, s 4" and rows["flora_r8"]["selection"] == "fixture_choice"
+
+
+def test_rows_without_a_selection_say_they_ran_at_the_defaults(table: Table, tmp_path: Path) -> None:
+    text = write_tables(table, tmp_path, "t")[0].read_text()
+    assert "no selection was run for these records" in text

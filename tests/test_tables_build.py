@@ -287,6 +287,7 @@ def test_each_row_shows_the_knobs_its_records_ran_at_and_the_selection_they_came
     runs = tmp_path / "runs"
     overrides = ["experiment=table3_glue", "table.rows=[head,lora_r8,flora_r8]", "table.seeds=[0]",
                  f"paths.runs_dir={runs}", "hparams={learning_rate: 0.004, scale: 4.0, alpha_per_rank: 8}",
+                 "++method.scale=4.0",
                  "++selection={name: fixture_choice, rows: {head: {bbcnews: {}}, lora_r8: {bbcnews: {}}, "
                  "flora_r8: {bbcnews: {}}}}"]
     for cell in table_cells(compose_config(overrides), overrides):

@@ -156,12 +156,13 @@ def _number(value: float) -> str:
 
 
 def run_settings(config: dict[str, Any]) -> str:
-    """The knobs a selection tunes, as a run's record has them: learning rate, FLoRA's s, LoRA/DoRA's alpha/r."""
+    """The knobs a selection tunes, as a run's record has them: learning rate, FLoRA's s, LoRA/DoRA's alpha/r (a
+    sweep may set `method.scale` for every row; only FLoRA reads it)."""
     method = config.get("method", {})
     parts = [f"lr {_number(float(method['learning_rate']))}"] if "learning_rate" in method else []
-    if "scale" in method:
+    if method.get("name") == "flora" and "scale" in method:
         parts.append(f"s {_number(float(method['scale']))}")
-    if "alpha" in method and method.get("rank"):
+    if method.get("name") in ("lora", "dora") and "alpha" in method and method.get("rank"):
         parts.append(f"α/r {_number(float(method['alpha']) / float(method['rank']))}")
     return ", ".join(parts) or MISSING
 

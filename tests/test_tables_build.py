@@ -212,10 +212,10 @@ def test_an_unreadable_record_is_named_and_the_table_refuses_to_publish(
 ) -> None:
     runs = tmp_path / "runs"
     _write_fixture_records(runs)
-    cfg = compose_config(["method=flora_r8", "seed=1", f"paths.runs_dir={runs}"])
+    cfg = compose_config(["experiment=table3_glue", "method=flora_r8", "seed=1", f"paths.runs_dir={runs}"])
     bad = record_path(cfg)
     if content is None:  # a foreign record: another run's record under this run's name
-        other = compose_config(["method=flora_r2", "seed=1", f"paths.runs_dir={runs}"])
+        other = compose_config(["experiment=table3_glue", "method=flora_r2", "seed=1", f"paths.runs_dir={runs}"])
         bad.write_text(record_path(other).read_text())
     else:
         bad.write_text(content)
@@ -248,7 +248,7 @@ def test_a_mistyped_table_name_is_one_line(tmp_path: Path) -> None:
 def test_records_of_other_code_are_marked_and_code_versions_stated(tmp_path: Path) -> None:
     runs = tmp_path / "runs"
     _write_fixture_records(runs)
-    old = record_path(compose_config(["method=flora_r8", "seed=2", f"paths.runs_dir={runs}"]))
+    old = record_path(compose_config(["experiment=table3_glue", "method=flora_r8", "seed=2", f"paths.runs_dir={runs}"]))
     record = json.loads(old.read_text())
     record["fingerprint"]["code"] = "0123456789ab"
     write_record(old, record)
@@ -287,6 +287,7 @@ def test_each_row_shows_the_knobs_its_records_ran_at_and_the_selection_they_came
     runs = tmp_path / "runs"
     overrides = ["experiment=table3_glue", "table.rows=[head,lora_r8,flora_r8]", "table.seeds=[0]",
                  f"paths.runs_dir={runs}", "hparams={learning_rate: 0.004, scale: 4.0, alpha_per_rank: 8}",
+                 "++method.scale=4.0",
                  "++selection={name: fixture_choice, rows: {head: {bbcnews: {}}, lora_r8: {bbcnews: {}}, "
                  "flora_r8: {bbcnews: {}}}}"]
     for cell in table_cells(compose_config(overrides), overrides):
@@ -297,7 +298,7 @@ def test_each_row_shows_the_knobs_its_records_ran_at_and_the_selection_they_came
         write_record(record_path(cfg), record)
     md, csv_path, _ = write_tables(collect(overrides), tmp_path, "t")
     lines = md.read_text().splitlines()
-    assert "| Setting |" in lines[lines.index("") + 1]
+    assert "| Setting |" in next(line for line in lines if line.startswith("| Method"))
     assert "| lr 4e-3 |" in next(line for line in lines if line.startswith("| Head only"))
     assert "| lr 4e-3, α/r 8 |" in next(line for line in lines if line.startswith("| LoRA (r=8)"))
     assert "| lr 4e-3, s 4 |" in next(line for line in lines if line.startswith("| FLoRA (r=8)"))
@@ -306,6 +307,9 @@ def test_each_row_shows_the_knobs_its_records_ran_at_and_the_selection_they_came
     assert rows["flora_r8"]["settings"] == "lr 4e-3, s 4" and rows["flora_r8"]["selection"] == "fixture_choice"
 
 
-def test_rows_without_a_selection_say_they_ran_at_the_defaults(table: Table, tmp_path: Path) -> None:
-    text = write_tables(table, tmp_path, "t")[0].read_text()
+def test_the_table_says_whether_its_rows_ran_at_a_selection_or_the_defaults(table: Table, tmp_path: Path) -> None:
+    chosen = write_tables(table, tmp_path / "chosen", "t")[0].read_text()
+    assert "Setting: chosen per row on validation data by `selection=table3_glue`" in chosen
+    defaults = collect(["experiment=table3_glue", "selection=none", f"paths.runs_dir={tmp_path / 'none'}"])
+    text = write_tables(defaults, tmp_path / "defaults", "t")[0].read_text()
     assert "no selection was run for these records" in text

@@ -14,6 +14,7 @@ import textwrap
 from pathlib import Path
 
 from matplotlib.axes import Axes
+from matplotlib.ticker import NullFormatter
 
 from experiments.figures.sources import column_stat, primary_column
 from experiments.figures.style import COLORS, MARKERS, family, new_figure, save
@@ -72,6 +73,9 @@ def draw_panel(ax: Axes, title: str, tables: list[Table]) -> None:
         if star:
             other_splits.add(f"* {table.experiment}: {table.split_note}")
     ax.set_xscale("log")
+    low, high = ax.get_xlim()
+    if high / low > 10:  # a decade or more: the majors label it; labelled minor ticks would overprint each other
+        ax.xaxis.set_minor_formatter(NullFormatter())
     ax.set_xlabel("adapter parameters")
     if other_splits:
         note = textwrap.fill(" ".join(sorted(other_splits)), width=80)

@@ -152,7 +152,8 @@ def grid_cells(cfg: DictConfig, overrides: Sequence[str] = ()) -> Iterator[tuple
 
 
 def _number(value: float) -> str:
-    return f"{value:.0e}".replace("e-0", "e-") if value < 0.01 else f"{value:g}"
+    """Three significant digits, so that a grid's 2.5e-4 never prints as a neighbour's 2e-4 or 3e-4."""
+    return f"{value:.3g}".replace("e-0", "e-")
 
 
 def run_settings(config: dict[str, Any]) -> str:

@@ -286,7 +286,7 @@ def test_paper_values_come_from_the_experiment_config_with_their_citation(result
 def test_each_row_shows_the_knobs_its_records_ran_at_and_the_selection_they_came_from(tmp_path: Path) -> None:
     runs = tmp_path / "runs"
     overrides = ["experiment=table3_glue", "table.rows=[head,lora_r8,flora_r8]", "table.seeds=[0]",
-                 f"paths.runs_dir={runs}", "hparams={learning_rate: 0.004, scale: 4.0, alpha_per_rank: 8}",
+                 f"paths.runs_dir={runs}", "hparams={learning_rate: 0.00025, scale: 4.0, alpha_per_rank: 8}",
                  "++method.scale=4.0",
                  "++selection={name: fixture_choice, rows: {head: {bbcnews: {}}, lora_r8: {bbcnews: {}}, "
                  "flora_r8: {bbcnews: {}}}}"]
@@ -299,12 +299,12 @@ def test_each_row_shows_the_knobs_its_records_ran_at_and_the_selection_they_came
     md, csv_path, _ = write_tables(collect(overrides), tmp_path, "t")
     lines = md.read_text().splitlines()
     assert "| Setting |" in next(line for line in lines if line.startswith("| Method"))
-    assert "| lr 4e-3 |" in next(line for line in lines if line.startswith("| Head only"))
-    assert "| lr 4e-3, α/r 8 |" in next(line for line in lines if line.startswith("| LoRA (r=8)"))
-    assert "| lr 4e-3, s 4 |" in next(line for line in lines if line.startswith("| FLoRA (r=8)"))
+    assert "| lr 0.00025 |" in next(line for line in lines if line.startswith("| Head only"))
+    assert "| lr 0.00025, α/r 8 |" in next(line for line in lines if line.startswith("| LoRA (r=8)"))
+    assert "| lr 0.00025, s 4 |" in next(line for line in lines if line.startswith("| FLoRA (r=8)"))
     assert "Setting: chosen per row on validation data by `selection=fixture_choice`" in md.read_text()
     rows = {r["row"]: r for r in csv.DictReader(csv_path.open())}
-    assert rows["flora_r8"]["settings"] == "lr 4e-3, s 4" and rows["flora_r8"]["selection"] == "fixture_choice"
+    assert rows["flora_r8"]["settings"] == "lr 0.00025, s 4" and rows["flora_r8"]["selection"] == "fixture_choice"
 
 
 def test_the_table_says_whether_its_rows_ran_at_a_selection_or_the_defaults(table: Table, tmp_path: Path) -> None:

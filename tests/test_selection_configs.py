@@ -40,12 +40,21 @@ def test_the_paper_glue_tuning_is_refused_because_its_only_labelled_held_out_spl
     assert reported_overlap(tune_config(overrides), overrides) == {"split validation"}
 
 
-def test_without_a_selection_the_table_runs_are_the_committed_records() -> None:
-    cfg = compose_config(["experiment=table3_glue"])
-    for cell in table_cells(cfg, ["experiment=table3_glue"]):
+@pytest.mark.parametrize("experiment", ["table3_glue", "table1_effnet"])
+def test_every_cell_of_a_selected_table_runs_at_its_choice_and_has_its_committed_record(experiment: str) -> None:
+    cfg = compose_config([f"experiment={experiment}"])
+    assert cfg.selection.name == experiment
+    for cell in table_cells(cfg, [f"experiment={experiment}"]):
         cell_cfg = compose_config(cell.overrides)
-        assert cell_cfg.selection is None and not cell_cfg.hparams
-        assert record_path(cell_cfg).is_file(), f"{run_id(cell_cfg)}: the run id of a committed record changed"
+        chosen = cell_cfg.selection.rows[cell_cfg.method.tag][cell.task]
+        assert cell_cfg.method.learning_rate == chosen.learning_rate
+        assert record_path(cell_cfg).is_file(), f"{run_id(cell_cfg)}: no committed record at the selection's values"
+
+
+def test_selection_none_runs_every_row_at_its_defaults() -> None:
+    cfg = compose_config(["experiment=table3_glue", "selection=none", "method=flora_r2"])
+    assert cfg.selection is None and not cfg.hparams
+    assert cfg.method.learning_rate == cfg.task.lr.adapter and cfg.method.scale == 1.0
 
 
 def test_paper_profiles_default_to_the_published_scales() -> None:

@@ -49,7 +49,7 @@ def test_a_rank_sweep_runs_every_method_at_every_rank(experiment: str) -> None:
 def test_the_conv_rank_sweep_is_judged_like_the_scale_sweep_at_the_tables_scale() -> None:
     rank = compose_config(["experiment=sweep_rank_effnet"])
     assert rank.task.mm_overrides == compose_config(["experiment=sweep_scale_effnet"]).task.mm_overrides
-    assert rank.method.scale == compose_config(["experiment=table1_effnet"]).method.scale
+    assert rank.method.scale == compose_config(["experiment=table1_effnet", "selection=none"]).method.scale
 
 
 def test_a_method_override_narrows_the_grid_and_tables_without_one_are_untouched() -> None:

@@ -13,10 +13,10 @@ its samples under <results>/diffusion_paper_runs/ (a finished method with the sa
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import sys
+from dataclasses import asdict
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -28,25 +28,20 @@ from safetensors.torch import load_file, save_file  # noqa: E402
 
 from experiments.atomic import atomic_write_text  # noqa: E402
 from experiments.config import REPO_ROOT  # noqa: E402
-from experiments.diffusion.text_to_image import (  # noqa: E402
-    TextToImageResult,
-    draw_prompt_grid,
-    finetune_method,
-    missing_assets,
-    sample_prompts,
-)
+from experiments.diffusion.cache import cache_key  # noqa: E402
+from experiments.diffusion.pipeline import LABELS  # noqa: E402
+from experiments.diffusion.sampling import draw_grid  # noqa: E402
+from experiments.diffusion.text_to_image import finetune_method, missing_assets, sample_prompts  # noqa: E402
 from experiments.errors import MissingAssetsError  # noqa: E402
 
 CONFIG = REPO_ROOT / "configs" / "diffusion" / "paper.yaml"
 RECIPE_KEYS = ("model_dir", "data", "rank", "alpha_per_rank", "flora_scale", "flora_kernel_rank", "targets",
                "resolution", "train", "sampling")
-LABELS = {"pretrained": "Pretrained", "full": "Full fine-tuning", "lora": "LoRA", "dora": "DoRA", "flora": "FLoRA"}
 
 
 def recipe_key(cfg: DictConfig, method: str) -> str:
     plain = OmegaConf.to_container(cfg, resolve=True)
-    blob = json.dumps({"method": method, **{k: plain[k] for k in RECIPE_KEYS}}, sort_keys=True, default=str)
-    return hashlib.sha256(blob.encode()).hexdigest()[:12]
+    return cache_key({"method": method, **{k: plain[k] for k in RECIPE_KEYS}})
 
 
 def run_method(cfg: DictConfig, method: str, runs_dir: Path, device: torch.device) -> tuple[dict, torch.Tensor]:
@@ -59,7 +54,7 @@ def run_method(cfg: DictConfig, method: str, runs_dir: Path, device: torch.devic
     samples = sample_prompts(parts, cfg, device)
     runs_dir.mkdir(parents=True, exist_ok=True)
     save_file({"samples": (samples * 255).round().to(torch.uint8).contiguous()}, str(samples_path))
-    record = {"method": method, "recipe": key, **{k: getattr(result, k) for k in TextToImageResult.__annotations__}}
+    record = {"recipe": key, **asdict(result)}
     atomic_write_text(record_path, json.dumps(record, indent=1))
     return record, samples
 
@@ -102,8 +97,9 @@ def main(argv: list[str]) -> int:
         record, images = run_method(cfg, str(method), args.results_dir / "diffusion_paper_runs", device)
         records.append(record)
         samples[LABELS[str(method)]] = images
-    paths = draw_prompt_grid(samples, list(cfg.sampling.prompts), int(cfg.sampling.per_prompt),
-                             args.results_dir / "figures", "diffusion_paper_grid")
+    prompts = [f'"{prompt}"' for prompt in cfg.sampling.prompts]
+    paths = draw_grid(samples, prompts, int(cfg.sampling.per_prompt), args.results_dir / "figures",
+                      "diffusion_paper_grid", cell=1.6)
     command = " ".join(["python scripts/finetune_sd.py", *args.overrides]).strip()
     report = args.results_dir / "diffusion_paper.md"
     atomic_write_text(report, render(cfg, records, paths[0].relative_to(args.results_dir), command))

@@ -76,7 +76,7 @@ def finished(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[str]]
 def test_every_method_trains_and_samples_the_prompts(finished: tuple[Path, list[str]]) -> None:
     results, _ = finished
     report = (results / "diffusion_paper.md").read_text()
-    for label in ("Pretrained", "LoRA", "DoRA", "FLoRA"):
+    for label in ("Pretrained (no fine-tuning)", "LoRA", "DoRA", "FLoRA"):
         assert f"| {label} |" in report
     records = {json.loads(p.read_text())["method"]: json.loads(p.read_text())
                for p in (results / "diffusion_paper_runs").glob("*.json")}

@@ -47,23 +47,26 @@ def grid_labels(classes: Sequence[int], per_class: int) -> torch.Tensor:
     return torch.tensor([c for c in classes for _ in range(per_class)])
 
 
-def draw_grid(samples: dict[str, torch.Tensor], class_names: Sequence[str], per_class: int, out_dir: Path,
-              stem: str) -> list[Path]:
-    """One row per method, one column per class, each cell its per_class samples side by side (PNG and PDF)."""
-    rows, columns = len(samples), len(class_names)
-    cell = 0.42  # inches per sample
-    fig, axes = plt.subplots(rows, columns, figsize=(cell * per_class * columns + 2.2, cell * 1.15 * rows + 0.4),
+def draw_grid(samples: dict[str, torch.Tensor], column_names: Sequence[str], per_column: int, out_dir: Path,
+              stem: str, cell: float = 0.42) -> list[Path]:
+    """One row per method, one column per class or prompt, each cell its per_column samples side by side (PNG and
+    PDF); grey images (one channel) in a grey map, colour ones as they are. ``cell``: inches per sample."""
+    rows, columns = len(samples), len(column_names)
+    fig, axes = plt.subplots(rows, columns, figsize=(cell * per_column * columns + 2.2, cell * 1.15 * rows + 0.4),
                              squeeze=False)
     for r, (method, images) in enumerate(samples.items()):
-        cells = images.reshape(columns, per_class, *images.shape[1:])
+        cells = images.reshape(columns, per_column, *images.shape[1:])
         for c in range(columns):
             ax = axes[r][c]
-            strip = torch.cat(list(cells[c, :, 0]), dim=1)
-            ax.imshow(strip.numpy(), cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+            strip = torch.cat(list(cells[c]), dim=2)
+            if strip.shape[0] == 1:
+                ax.imshow(strip[0].numpy(), cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+            else:
+                ax.imshow(strip.permute(1, 2, 0).clamp(0, 1).numpy(), interpolation="nearest")
             ax.set_xticks([])
             ax.set_yticks([])
             if r == 0:
-                ax.set_title(class_names[c], fontsize=9)
+                ax.set_title(column_names[c], fontsize=9)
             if c == 0:
                 ax.set_ylabel(method, fontsize=9, rotation=0, ha="right", va="center")
     return save(fig, out_dir, stem)

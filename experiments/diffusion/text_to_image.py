@@ -20,7 +20,6 @@ import datasets
 import torch
 import torch.nn.functional as F
 from diffusers import AutoencoderKL, DDPMScheduler, StableDiffusionPipeline, UNet2DConditionModel
-from matplotlib import pyplot as plt
 from omegaconf import DictConfig, OmegaConf
 from torchvision import transforms
 from tqdm import tqdm
@@ -28,8 +27,8 @@ from transformers import CLIPTextModel, CLIPTokenizer
 
 from experiments.diffusion.budgets import method_config
 from experiments.diffusion.cache import freeze
-from experiments.errors import MissingAssetsError, NonFiniteLossError
-from experiments.figures.style import save
+from experiments.diffusion.training import optimizer_step
+from experiments.errors import MissingAssetsError
 from experiments.methods import attach, parameter_counts
 
 SD_FOLDERS = ("unet", "vae", "text_encoder", "tokenizer", "scheduler")
@@ -154,13 +153,7 @@ def train_unet(parts: StableDiffusionParts, ds: datasets.Dataset, cfg: DictConfi
         target = eps if noise.config.prediction_type == "epsilon" else noise.get_velocity(latents, eps, steps)
         with _autocast(device, str(t.precision)):
             pred = unet(noise.add_noise(latents, eps, steps), steps, hidden.to(latents.dtype)).sample
-        loss = F.mse_loss(pred.float(), target.float())
-        if not torch.isfinite(loss):
-            raise NonFiniteLossError(step + 1, float(loss))
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        losses.append(float(loss.detach()))
+        losses.append(optimizer_step(optimizer, F.mse_loss(pred.float(), target.float()), step))
         bar.set_postfix(loss=f"{statistics.fmean(losses[-20:]):.4f}")
     unet.eval()
     return losses
@@ -205,22 +198,3 @@ def sample_prompts(parts: StableDiffusionParts, cfg: DictConfig, device: torch.d
             images.append(out.images[0].float().cpu())
     return torch.stack(images)
 
-
-def draw_prompt_grid(samples: dict[str, torch.Tensor], prompts: Sequence[str], per_prompt: int, out_dir: Path,
-                     stem: str) -> list[Path]:
-    """One row per method, one column per prompt, each cell its per_prompt samples side by side (PNG and PDF)."""
-    rows, columns = len(samples), len(prompts)
-    fig, axes = plt.subplots(rows, columns, figsize=(1.6 * per_prompt * columns + 1.6, 1.7 * rows + 0.3),
-                             squeeze=False)
-    for r, (label, images) in enumerate(samples.items()):
-        cells = images.reshape(columns, per_prompt, *images.shape[1:])
-        for c in range(columns):
-            ax = axes[r][c]
-            ax.imshow(torch.cat(list(cells[c]), dim=2).permute(1, 2, 0).clamp(0, 1).numpy(), interpolation="nearest")
-            ax.set_xticks([])
-            ax.set_yticks([])
-            if r == 0:
-                ax.set_title(f'"{prompts[c]}"', fontsize=9)
-            if c == 0:
-                ax.set_ylabel(label, fontsize=9, rotation=0, ha="right", va="center")
-    return save(fig, out_dir, stem)

@@ -21,6 +21,16 @@ class Schedule:
     seed: int
 
 
+def optimizer_step(optimizer: torch.optim.Optimizer, loss: torch.Tensor, step: int) -> float:
+    """One update from ``loss``, refused before it touches the weights when the loss is not finite; the loss."""
+    if not torch.isfinite(loss):
+        raise NonFiniteLossError(step + 1, float(loss))
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    return float(loss.detach())
+
+
 def train_denoiser(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, schedule: Schedule,
                    noise: DDPMScheduler, desc: str) -> list[float]:
     """AdamW on the trainable parameters for schedule.steps batches drawn with the schedule's seed; the losses.
@@ -41,12 +51,7 @@ def train_denoiser(model: nn.Module, images: torch.Tensor, labels: torch.Tensor,
         eps = torch.randn(clean.shape, generator=gen)
         t = torch.randint(0, steps, (schedule.batch_size,), generator=gen)
         loss = F.mse_loss(model(noise.add_noise(clean, eps, t), t, class_labels=label).sample, eps)
-        if not torch.isfinite(loss):
-            raise NonFiniteLossError(step + 1, float(loss))
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        losses.append(float(loss.detach()))
+        losses.append(optimizer_step(optimizer, loss, step))
         if step % 20 == 0:
             bar.set_postfix(loss=f"{sum(losses[-20:]) / len(losses[-20:]):.4f}")
     model.eval()

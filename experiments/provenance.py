@@ -136,38 +136,50 @@ def device_name() -> str:
 
 _CLEAR_REFS = Path("/proc/self/clear_refs")
 _STATUS = Path("/proc/self/status")
+# Whether the last reset_peak_memory() really restarted the CPU peak; False until one did.
+_PEAK_IS_PER_RUN = False
+# Other threads may allocate and free between the reset and the read that checks it.
+_RESET_SLACK_KB = 4096
 
 
 def reset_peak_memory() -> None:
     """Start the peak counters at this run, so runs sharing one process (a multirun) each report their own.
 
     CUDA has its own reset; on Linux, writing 5 to /proc/self/clear_refs resets the process's peak RSS (VmHWM).
+    Some kernels and sandboxes accept the write and ignore it: right after a real reset the peak equals the
+    current RSS, so the reset is checked, and a peak that was not reset is reported as the process's lifetime peak.
     """
+    global _PEAK_IS_PER_RUN
     if torch.cuda.is_available():
         torch.cuda.reset_peak_memory_stats()
         return
     try:
         _CLEAR_REFS.write_text("5")
     except OSError:
-        pass
+        _PEAK_IS_PER_RUN = False
+        return
+    sizes = _linux_memory_kb()
+    peak, current = sizes.get("VmHWM"), sizes.get("VmRSS")
+    _PEAK_IS_PER_RUN = peak is not None and current is not None and peak - current <= _RESET_SLACK_KB
 
 
-def _linux_peak_rss_kb() -> int | None:
+def _linux_memory_kb() -> dict[str, int]:
+    """The process's memory fields (VmHWM, VmRSS, ...) in kB, read at one instant; empty where there are none."""
     try:
-        for line in _STATUS.read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1])
+        lines = _STATUS.read_text().splitlines()
     except OSError:
-        return None
-    return None
+        return {}
+    fields = (line.split(":", 1) for line in lines if line.startswith("Vm"))
+    return {name: int(value.split()[0]) for name, value in fields}
 
 
 def peak_memory() -> dict[str, float | str]:
     """CUDA max allocated on a GPU; otherwise the process's peak resident set size."""
     if torch.cuda.is_available():
         return {"peak_memory_mb": torch.cuda.max_memory_allocated() / 2**20, "memory_kind": "cuda_max_allocated"}
-    rss_kb = _linux_peak_rss_kb()
+    rss_kb = _linux_memory_kb().get("VmHWM")
     if rss_kb is not None:
-        return {"peak_memory_mb": rss_kb / 1024, "memory_kind": "cpu_peak_rss_since_run_start"}
+        kind = "cpu_peak_rss_since_run_start" if _PEAK_IS_PER_RUN else "cpu_peak_rss_process"
+        return {"peak_memory_mb": rss_kb / 1024, "memory_kind": kind}
     rss_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return {"peak_memory_mb": rss_kb / 1024, "memory_kind": "cpu_peak_rss_process"}

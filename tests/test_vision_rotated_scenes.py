@@ -1,7 +1,8 @@
 """The rotated scene generator: every item's oriented box holds its silhouette and is the smallest rectangle that
 does, the build is deterministic and happens once under parallel workers; and MMRotate reads the folder with its
-own classes: DOTADataset loads every instance, DOTAMetric scores the ground truth as mAP 1, and a small rotated
-RetinaNet takes a finite training step on it on the CPU."""
+own classes: DOTADataset loads every instance, DOTAMetric scores the ground truth as mAP 1; and MMRotate's rotated
+RetinaNet, as experiments.vision.mm_rotated configures it, takes a finite training step on the CPU and predicts
+rotated boxes on a timm backbone."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ import torch
 from shapely.geometry import Polygon
 
 from experiments.config import REPO_ROOT
+from experiments.vision.mm_rotated import BASE_CONFIG, dota_dataset, rotated_retinanet
 from experiments.vision.rotated_scenes import (
     SPLITS,
     RotatedSceneSpec,
@@ -31,7 +33,6 @@ from experiments.vision.rotated_scenes import (
 from experiments.vision.stack import SETUP_COMMAND
 
 SPEC = RotatedSceneSpec(n_train=8, n_val=12, seed=3)
-MEAN_STD = dict(mean=[123.675, 116.28, 103.53], std=[58.395, 57.12, 57.375])
 
 
 def _digest(folder: Path) -> str:
@@ -85,28 +86,10 @@ def mmrotate_scope() -> Iterator[None]:
 
 
 def _dota_dataset(folder: Path, split: str, *, train: bool) -> object:
-    """MMRotate's DOTADataset on one split of the folder, with the pipeline of its DOTA configs (no flips)."""
+    """MMRotate's DOTADataset on one split of the folder, as experiments.vision.mm_rotated configures it."""
     from mmengine.registry import DATASETS
 
-    pipeline = [
-        dict(type="mmdet.LoadImageFromFile"),
-        dict(type="mmdet.LoadAnnotations", with_bbox=True, box_type="qbox"),
-        dict(type="ConvertBoxType", box_type_mapping=dict(gt_bboxes="rbox")),
-        dict(type="mmdet.Resize", scale=(SPEC.canvas, SPEC.canvas), keep_ratio=True),
-        dict(type="mmdet.PackDetInputs"),
-    ]
-    return DATASETS.build(
-        dict(
-            type="DOTADataset",
-            data_root=str(folder),
-            ann_file=f"{split}/annfiles/",
-            data_prefix=dict(img_path=f"{split}/images/"),
-            metainfo=dict(classes=SPEC.names),
-            filter_cfg=dict(filter_empty_gt=True),
-            pipeline=pipeline,
-            test_mode=not train,
-        )
-    )
+    return DATASETS.build(dota_dataset(str(folder), split, SPEC.names, SPEC.canvas, test_mode=not train))
 
 
 def test_boxes_hold_silhouettes_tightly(scenes: Path) -> None:
@@ -238,19 +221,23 @@ def test_dota_metric_scores_ground_truth_as_one(scenes: Path, mmrotate_scope: No
     assert metric.evaluate(len(dataset)) == {"dota/mAP": 1.0, "dota/AP50": 1.0}
 
 
+def test_rotated_retinanet_defaults_are_mmrotates_dota_model(mmrotate_scope: None) -> None:
+    from mmengine.hub import get_config
+
+    model = get_config(BASE_CONFIG).model
+    assert rotated_retinanet(model.backbone, [256, 512, 1024, 2048], 15).to_dict() == model.to_dict()
+
+
 def test_rotated_retinanet_takes_a_finite_training_step(scenes: Path, mmrotate_scope: None) -> None:
     from mmengine.dataset import pseudo_collate
-    from mmengine.hub import get_config
     from mmengine.optim import OptimWrapper
     from mmengine.registry import MODELS
 
-    model_cfg = get_config("mmrotate::rotated_retinanet/rotated-retinanet-rbox-le90_r50_fpn_1x_dota.py").model
-    model_cfg.backbone = dict(type="mmdet.ResNet", depth=18, base_channels=16, out_indices=(0, 1, 2, 3))
-    model_cfg.neck.update(in_channels=[16, 32, 64, 128], out_channels=32, num_outs=3)
-    model_cfg.bbox_head.update(num_classes=3, in_channels=32, feat_channels=32, stacked_convs=1)
-    model_cfg.bbox_head.anchor_generator.strides = [8, 16, 32]
+    backbone = dict(type="mmdet.ResNet", depth=18, base_channels=16, out_indices=(0, 1, 2, 3))
     torch.manual_seed(0)
-    model = MODELS.build(model_cfg)
+    model = MODELS.build(
+        rotated_retinanet(backbone, [16, 32, 64, 128], 3, width=32, strides=(8, 16, 32), stacked_convs=1)
+    )
     before = [p.detach().clone() for p in model.parameters()]
     dataset = _dota_dataset(scenes, "train", train=True)
     optim = OptimWrapper(torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9))
@@ -259,3 +246,23 @@ def test_rotated_retinanet_takes_a_finite_training_step(scenes: Path, mmrotate_s
     assert {"loss_cls", "loss_bbox"} <= set(losses) and torch.isfinite(losses["loss"])
     assert losses["loss_bbox"] > 0
     assert any(not torch.equal(a, b) for a, b in zip(before, model.parameters(), strict=True))
+
+
+def test_rotated_retinanet_on_a_timm_backbone_predicts_rotated_boxes(scenes: Path, mmrotate_scope: None) -> None:
+    from mmengine.dataset import pseudo_collate
+    from mmengine.registry import MODELS
+
+    import experiments.vision.mm_models  # noqa: F401  (registers TimmBackbone in mmdet's registry)
+
+    backbone = dict(type="mmdet.TimmBackbone", model_name="convnext_atto", out_indices=(0, 1, 2, 3), weights=None)
+    torch.manual_seed(0)
+    model = MODELS.build(rotated_retinanet(backbone, [40, 80, 160, 320], 3, width=32, strides=(8, 16, 32)))
+    model.eval()
+    dataset = _dota_dataset(scenes, "val", train=False)
+    with torch.no_grad():
+        predictions = model.val_step(pseudo_collate([dataset[i] for i in range(2)]))
+    assert [p.img_id for p in predictions] == [dataset[i]["data_samples"].img_id for i in range(2)]
+    for prediction in predictions:
+        boxes = prediction.pred_instances.bboxes
+        assert boxes.shape[-1] == 5 and torch.isfinite(boxes).all()
+        assert len(boxes) == len(prediction.pred_instances.scores)

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Vision stack for the mmseg/mmdet tables, after scripts/setup_env.sh made the base venv.
+# Vision stack for the mmseg/mmdet/mmrotate tables, after scripts/setup_env.sh made the base venv.
 # Installs the real Fashion-MNIST (Debian package), the OpenMMLab packages without their mmcv/opencv
 # requirements, and mmcv with compiled ops (scripts/build_mmcv.sh: ~20 min the first time on a machine,
 # then a cached wheel). Idempotent: a stamp named after requirements-vision.txt's hash skips the pip part.
@@ -29,7 +29,8 @@ echo "[vision] installing without dependencies: $(echo $no_deps)"
 # shellcheck disable=SC2086
 "$VENV/bin/pip" install --quiet --no-deps $no_deps
 bash scripts/build_mmcv.sh
-"$VENV/bin/python" -c "import mmseg.models, mmdet.models; print('[vision] mmseg and mmdet models import')"
+"$VENV/bin/python" -c "import mmseg.models, mmdet.models, mmrotate.models, mmrotate.datasets, mmrotate.evaluation
+print('[vision] mmseg, mmdet and mmrotate models import')"
 rm -f "$VENV"/.vision-*
 touch "$stamp"
 echo "[vision] done"

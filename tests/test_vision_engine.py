@@ -381,6 +381,27 @@ def test_new_modules_train_at_the_head_lr(backbone: str, task: str, method: str)
             assert lr_of[id(param)] == pytest.approx(expected), name
 
 
+@pytest.mark.parametrize(("backbone", "task"), [("convnext_atto", "scenes_seg"), ("efficientnet_lite0", "fmnist_cls")])
+def test_head_only_trains_its_heads_at_its_own_lr(backbone: str, task: str) -> None:
+    """Head-only's learning rate is its heads' learning rate: a tuned or overridden one must reach them (it once
+    stayed at task.lr.head, so tuning head-only's lr changed nothing)."""
+    import torch
+    from mmengine.optim import build_optim_wrapper
+
+    from experiments.engines.mmengine_runner import build_mm_config, build_model, method_config
+    from experiments.methods import attach_method
+
+    overrides = [f"backbone={backbone}", f"task={task}", "method=head", "backbone.weights=null"]
+    cfg = compose_config([*overrides, "method.learning_rate=0.0123"])
+    mm = build_mm_config(cfg, None, Path("/nonexistent"))
+    with torch.device("meta"):
+        model = attach_method(build_model(mm), method_config(cfg))
+    optimizer = build_optim_wrapper(model, mm.optim_wrapper).optimizer
+    trained = {id(p) for p in model.parameters() if p.requires_grad}
+    lrs = {group["lr"] for group in optimizer.param_groups for p in group["params"] if id(p) in trained}
+    assert lrs and all(lr == pytest.approx(0.0123) for lr in lrs), lrs
+
+
 @pytest.mark.parametrize(
     ("experiment", "backbone_params"),
     [("table1_convnext_paper", 196e6), ("table2_internvit_paper", 5.9e9)],

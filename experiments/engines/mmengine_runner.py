@@ -63,10 +63,11 @@ def backbone_config(mm: Config) -> Any:
 
 def head_learning_rate(cfg: DictConfig) -> dict[str, Any]:
     """mmengine paramwise lr multipliers so that the new modules (neck, heads) train at task.lr.head whatever the
-    backbone's lr: full fine-tuning takes a small backbone lr, and without this its new heads would crawl at it."""
+    backbone's lr: full fine-tuning takes a small backbone lr, and without this its new heads would crawl at it.
+    Head-only trains nothing else, so its own (possibly tuned) learning rate is the heads' learning rate."""
     lr, head_lr = float(cfg.method.learning_rate), float(cfg.task.lr.head)
     modules = cfg.backbone.get("head_modules") or []
-    if head_lr == lr or not modules:
+    if cfg.method.name == "head" or head_lr == lr or not modules:
         return {}
     return {"optim_wrapper.paramwise_cfg": {"custom_keys": {name: {"lr_mult": head_lr / lr} for name in modules}}}
 

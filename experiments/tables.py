@@ -71,6 +71,7 @@ class Row:
     value: str = ""  # the row_key's value (a figure's x); the key itself when left empty
     params: dict[str, dict[str, float]] = field(default_factory=dict)  # per task: its model's counts
     metrics: dict[str, Stat] = field(default_factory=dict)
+    by_seed: dict[int, dict[str, float]] = field(default_factory=dict)  # seed -> column -> value (for the average)
     seconds_per_step: dict[str, Stat] = field(default_factory=dict)  # per task: tasks train different models
     peak_memory_mb: dict[str, Stat] = field(default_factory=dict)  # per task
     seeds: dict[str, Seeds] = field(default_factory=dict)  # per task
@@ -112,6 +113,18 @@ class Table:
     paper_source: str | None
     seeds: list[int]
     current_code: set[str] = field(default_factory=set)  # the current tree's fingerprint(s) for these tasks
+    column_labels: dict[str, str] = field(default_factory=dict)  # column -> display name (the paper's)
+    average: str | None = None  # display name of the average over the metric columns (the paper's "All Avg.")
+    paper_inline: bool = False  # the paper's value in the same cell as ours, "ours (paper)"
+    # Where a row's / column's paper value is filed in paper_values, when the paper's names differ from the
+    # table's (a mini row standing for a paper budget, a mini column for a paper data set's metric).
+    paper_rows: dict[str, str] = field(default_factory=dict)
+    paper_column_keys: dict[str, str] = field(default_factory=dict)
+
+    def paper_value(self, row: str, column: str) -> Any:
+        """The paper's value of a cell, or None."""
+        values = self.paper_values.get(self.paper_rows.get(row, row), {})
+        return values.get(self.paper_column_keys.get(column, column))
     commits: dict[str, int] = field(default_factory=dict)  # commit -> number of ok records made from it
 
     @property
@@ -177,7 +190,10 @@ def selection_source(cfg: DictConfig) -> str:
     return str(selection.name)
 
 
-def _add_record(table_commits: dict[str, int], row: Row, record: dict[str, Any], task: str, current: str) -> None:
+def _add_record(
+    table_commits: dict[str, int], row: Row, record: dict[str, Any], cell: Cell, current: str
+) -> None:
+    task = cell.task
     seeds = row.seeds[task]
     if record.get("status") != STATUS_OK:
         seeds.failed += 1
@@ -188,6 +204,7 @@ def _add_record(table_commits: dict[str, int], row: Row, record: dict[str, Any],
     for name, value in record.get("metrics", {}).items():
         if value is not None:
             row.metrics.setdefault(f"{task}/{name}", Stat()).values.append(float(value))
+            row.by_seed.setdefault(cell.seed, {})[f"{task}/{name}"] = float(value)
     seconds = record.get("timing", {}).get("seconds_per_step")
     if seconds is not None:  # a run resumed at its last checkpoint trained nothing here: no timing
         row.seconds_per_step.setdefault(task, Stat()).values.append(float(seconds))
@@ -230,7 +247,7 @@ def collect(overrides: Sequence[str]) -> Table:
             row.unreadable.append(str(err))
             continue
         if record is not None:
-            _add_record(commits, row, record, cell.task, current)
+            _add_record(commits, row, record, cell, current)
     return Table(
         experiment=cfg.experiment_name,
         profile=cfg.profile_name,
@@ -245,6 +262,11 @@ def collect(overrides: Sequence[str]) -> Table:
         seeds=list(cfg.table.seeds),
         current_code=current_code,
         commits=commits,
+        column_labels={str(k): str(v) for k, v in (cfg.table.get("column_labels") or {}).items()},
+        average=cfg.table.get("average"),
+        paper_inline=bool(cfg.table.get("paper_inline", False)),
+        paper_rows={str(k): str(v) for k, v in (cfg.table.get("paper_rows") or {}).items()},
+        paper_column_keys={str(k): str(v) for k, v in (cfg.table.get("paper_columns") or {}).items()},
     )
 
 
@@ -257,21 +279,63 @@ def _fmt(stat: Stat | None, scale: float = 100.0, digits: int = 2) -> str:
     return f"{stat.mean * scale:.{digits}f} ± {stat.std * scale:.{digits}f}"
 
 
+AVERAGE_KEY = "average"  # the paper_values key of the paper's own average
+
+
+def average_stat(table: Table, row: Row) -> Stat:
+    """The mean over the table's metric columns, per seed, then mean ± std over the seeds that have every column
+    this row reports (a seed missing a run would average other columns)."""
+    reported = {c for c in table.columns if c in row.metrics}
+    per_seed = [vals for vals in row.by_seed.values() if reported and reported <= set(vals)]
+    return Stat([statistics.fmean(vals[c] for c in reported) for vals in per_seed])
+
+
+def average_note(table: Table) -> str | None:
+    """Which columns the average covers, when some row lacks some of them (a metric a data set cannot have)."""
+    if not table.average:
+        return None
+    missing = sorted({c for row in table.rows if row.metrics for c in table.columns if c not in row.metrics})
+    if not missing:
+        return f"{table.average}: the mean of the {len(table.columns)} metric columns, per seed."
+    names = ", ".join(_label(table, c) for c in missing)
+    return (f"{table.average}: the mean of the metric columns a row has, per seed; without {names} (no value: "
+            "see the task's config).")
+
+
+def _label(table: Table, column: str) -> str:
+    if column == AVERAGE_KEY and table.average:
+        return table.average
+    return table.column_labels.get(column, column)
+
+
 def _paper(table: Table, row: Row, column: str) -> str:
-    value = table.paper_values.get(row.key, {}).get(column)
+    value = table.paper_value(row.key, column)
     return MISSING if value is None else f"{value}"
 
 
 def paper_columns(table: Table) -> list[str]:
-    """The metric columns for which the experiment config gives at least one paper value."""
-    return [c for c in table.columns if any(column_values.get(c) is not None for column_values in
-                                            table.paper_values.values())]
+    """The metric columns (and the average) for which the experiment config gives at least one paper value."""
+    columns = [*table.columns, *([AVERAGE_KEY] if table.average else [])]
+    rows = [*table.paper_values, *table.paper_rows]
+    return [c for c in columns if any(table.paper_value(row, c) is not None for row in rows)]
 
 
-def _delta(row: Row, ref: Row | None, column: str) -> str:
-    if ref is None or row is ref or column not in row.metrics or column not in ref.metrics:
+def _summary_column(table: Table) -> str:
+    """The column the Δ columns compare: the average where the table has one, else the first metric."""
+    return AVERAGE_KEY if table.average else table.columns[0]
+
+
+def _summary_stat(table: Table, row: Row) -> Stat | None:
+    return average_stat(table, row) if table.average else row.metrics.get(table.columns[0])
+
+
+def _delta(table: Table, row: Row, ref: Row | None) -> str:
+    if ref is None or row is ref:
         return MISSING
-    return f"{100 * (row.metrics[column].mean - ref.metrics[column].mean):+.2f}"
+    ours, theirs = _summary_stat(table, row), _summary_stat(table, ref)
+    if ours is None or theirs is None or not ours.values or not theirs.values:
+        return MISSING
+    return f"{100 * (ours.mean - theirs.mean):+.2f}"
 
 
 def _reference(table: Table, tag: str) -> Row | None:
@@ -343,14 +407,32 @@ def _per_task(table: Table, name: str) -> list[str]:
     return [name] if len(table.tasks) == 1 else [f"{name} ({task})" for task in table.tasks]
 
 
+def _metric_headers(table: Table, column: str, with_paper: set[str]) -> list[str]:
+    name = _label(table, column)
+    if column not in with_paper:
+        return [name]
+    return [f"{name} (ours (paper))"] if table.paper_inline else [f"{name} (ours)", f"{name} (paper)"]
+
+
+def _metric_cells(table: Table, row: Row, column: str, stat: Stat | None, with_paper: set[str]) -> list[str]:
+    ours = _fmt(stat)
+    if column not in with_paper:
+        return [ours]
+    paper = _paper(table, row, column)
+    return [f"{ours} ({paper})"] if table.paper_inline else [ours, paper]
+
+
 def header(table: Table) -> list[str]:
     """Column names shared by the markdown and LaTeX renderings."""
     cols = ["Method", *_param_headers(table), SETTINGS_HEADER]
     with_paper = set(paper_columns(table))
     for column in table.columns:
-        cols += [f"{column} (ours)", f"{column} (paper)"] if column in with_paper else [column]
+        cols += _metric_headers(table, column, with_paper)
+    if table.average:
+        cols += _metric_headers(table, AVERAGE_KEY, with_paper)
     if table.row_key == "method" and table.columns:
-        cols += [f"Δ vs head ({table.columns[0]})", f"Δ vs full ({table.columns[0]})"]
+        summary = _label(table, _summary_column(table))
+        cols += [f"Δ vs head ({summary})", f"Δ vs full ({summary})"]
     return cols + [_seeds_header(table), *_per_task(table, "s / step"), *_per_task(table, "Peak mem (MB)")]
 
 
@@ -368,11 +450,11 @@ def formatted_rows(table: Table) -> list[list[str]]:
     for row in table.rows:
         cells = [_row_label_with_marks(row), *_param_cells(groups, row), settings_cell(table, row)]
         for column in table.columns:
-            cells += [_fmt(row.metrics.get(column))]
-            if column in with_paper:
-                cells += [_paper(table, row, column)]
+            cells += _metric_cells(table, row, column, row.metrics.get(column), with_paper)
+        if table.average:
+            cells += _metric_cells(table, row, AVERAGE_KEY, average_stat(table, row), with_paper)
         if table.row_key == "method" and table.columns:
-            cells += [_delta(row, head, table.columns[0]), _delta(row, full, table.columns[0])]
+            cells += [_delta(table, row, head), _delta(table, row, full)]
         cells += [", ".join(str(row.seeds.get(task, Seeds())) for task in table.tasks)]
         cells += [_fmt(row.seconds_per_step.get(task), scale=1.0, digits=3) for task in table.tasks]
         cells += [_fmt(row.peak_memory_mb.get(task), scale=1.0, digits=0) for task in table.tasks]
@@ -406,6 +488,7 @@ def render_markdown(table: Table, command: str) -> str:
         f"{table.seeds} (a single seed shows its value alone); time and memory per task.{paper}",
         f"Generated by `{command}` from the run records; do not edit by hand.",
         settings_line(table),
+        *([note] if (note := average_note(table)) else []),
         *provenance_lines(table),
         "",
         "| " + " | ".join(cols) + " |",
@@ -447,7 +530,8 @@ def render_csv(table: Table) -> str:
     prefixes = _task_prefixes(table)
     fields = ["row", "label", "tag", *(pre + k for pre in prefixes.values() for k in PARAM_FIELDS)]
     with_paper = set(paper_columns(table))
-    for column in table.columns:
+    stat_columns = [*table.columns, *([AVERAGE_KEY] if table.average else [])]
+    for column in stat_columns:
         fields += [f"{column}_mean", f"{column}_std", f"{column}_n"]
         fields += [f"{column}_paper"] if column in with_paper else []
     fields += [pre + k for pre in prefixes.values() for k in SEED_FIELDS]
@@ -462,8 +546,8 @@ def render_csv(table: Table) -> str:
             line.update({pre + k: row.params.get(task, {}).get(k, "") for k in PARAM_FIELDS})
             seeds = row.seeds.get(task, Seeds())
             line.update({pre + k: getattr(seeds, k) for k in SEED_FIELDS})
-        for column in table.columns:
-            stat = row.metrics.get(column, Stat())
+        for column in stat_columns:
+            stat = average_stat(table, row) if column == AVERAGE_KEY else row.metrics.get(column, Stat())
             line[f"{column}_mean"] = "" if not stat.values else stat.mean
             line[f"{column}_std"] = "" if not stat.values else stat.std
             line[f"{column}_n"] = len(stat.values)

@@ -162,6 +162,11 @@ def test_paper_values_name_rows_and_columns_the_table_has_and_cite_their_source(
         for task in cfg.table.tasks
         for metric in compose_config([f"experiment={experiment}", f"profile={profile}", f"task={task}"]).task.report
     }
+    paper_rows = {str(v): str(k) for k, v in (cfg.table.get("paper_rows") or {}).items()}
+    paper_columns = {str(v): str(k) for k, v in (cfg.table.get("paper_columns") or {}).items()}
+    columns |= {"average"} if cfg.table.get("average") else set()
     for row, cells in values.items():
+        row = paper_rows.get(str(row), str(row))
         assert row in [str(r) for r in cfg.table.rows], f"paper row {row} is not a row of {experiment}"
-        assert set(cells) <= columns, f"{experiment} {row}: {set(cells) - columns} are not columns of the table"
+        named = {paper_columns.get(str(c), str(c)) for c in cells}
+        assert named <= columns, f"{experiment} {row}: {named - columns} are not columns of the table"

@@ -313,3 +313,54 @@ def test_the_table_says_whether_its_rows_ran_at_a_selection_or_the_defaults(tabl
     defaults = collect(["experiment=table3_glue", "selection=none", f"paths.runs_dir={tmp_path / 'none'}"])
     text = write_tables(defaults, tmp_path / "defaults", "t")[0].read_text()
     assert "no selection was run for these records" in text
+
+
+PAPER_LAYOUT = [
+    "experiment=table3_glue",
+    "table.tasks=[bbcnews,rte]",
+    "table.rows=[head,flora_r8]",
+    "table.average=All Avg.",
+    "table.paper_inline=true",
+    "table.paper_source=a poster",
+    "~table.paper_rows",
+    "+table.paper_rows={flora_r8: flora_1}",
+    "~table.paper_columns",
+    "+table.paper_columns={bbcnews/test_accuracy: acc, rte/validation_accuracy: rte_acc, average: all}",
+    "~table.column_labels",
+    "+table.column_labels={bbcnews/test_accuracy: BBC acc, rte/validation_accuracy: RTE acc}",
+    "~table.paper_values",
+    "+table.paper_values={flora_1: {acc: 90.0, rte_acc: 70.0, all: 80.0}}",
+]
+
+
+def test_paper_layout_averages_per_seed_and_shows_the_papers_value_in_each_cell(tmp_path: Path) -> None:
+    """A table laid out like the paper's: display names, the paper's value in the same cell, its rows and columns
+    mapped onto the paper's keys, and an average over the metric columns taken per seed (seed 1 of rte's FLoRA
+    failed, so FLoRA's average has seeds 0 and 2 only)."""
+    overrides = [*PAPER_LAYOUT, f"paths.runs_dir={tmp_path / 'runs'}"]
+    for cell in table_cells(compose_config(overrides), overrides):
+        cfg = compose_config(cell.overrides)
+        record = json.loads(json.dumps(TEMPLATE)) | {"run_id": run_id(cfg), "method": cfg.method.tag}
+        record["fingerprint"]["code"] = current_fingerprint(cfg)
+        base = 0.6 if cell.task == "bbcnews" else 0.4
+        record["metrics"] = {name: base + 0.1 * cell.seed + (0.2 if cell.row == "flora_r8" else 0.0)
+                             for name in cfg.task.report}
+        if (cell.task, cell.row, cell.seed) == ("rte", "flora_r8", 1):
+            record = _failed(record)
+        write_record(record_path(cfg), record)
+    table = collect(overrides)
+    text = write_tables(table, tmp_path, "make_tables test")[0].read_text()
+    assert "| BBC acc (ours (paper)) |" in text and "| All Avg. (ours (paper)) |" in text
+    assert "| Δ vs head (All Avg.) | Δ vs full (All Avg.) |" in text
+    flora = next(line for line in text.splitlines() if line.startswith("| FLoRA (r=8)")).split(" | ")
+    # bbcnews (accuracy and F1) seeds 0.8 / 0.9 / 1.0; rte ok seeds 0.6 / 0.8: per-seed averages of the three
+    # columns (0.8 + 0.8 + 0.6) / 3 and (1.0 + 1.0 + 0.8) / 3.
+    assert "90.00 ± 10.00 (90.0)" in flora and "70.00 ± 14.14 (70.0)" in flora
+    assert "83.33 ± 14.14 (80.0)" in flora
+    head = next(line for line in text.splitlines() if line.startswith("| Head only")).split(" | ")
+    assert "70.00 ± 10.00 (–)" in head and "50.00 ± 10.00 (–)" in head and "63.33 ± 10.00 (–)" in head
+    assert "+20.00" in flora
+    rows = {r["row"]: r for r in csv.DictReader((tmp_path / "table3_glue.csv").open())}
+    assert float(rows["flora_r8"]["average_mean"]) == pytest.approx(2.5 / 3)
+    assert rows["flora_r8"]["average_paper"] == "80.0" and rows["flora_r8"]["average_n"] == "2"
+    assert "All Avg.: the mean of the 3 metric columns, per seed." in text

@@ -1,8 +1,8 @@
 """The rotated scene generator: every item's oriented box holds its silhouette and is the smallest rectangle that
 does, the build is deterministic and happens once under parallel workers; and MMRotate reads the folder with its
-own classes: DOTADataset loads every instance, DOTAMetric scores the ground truth as mAP 1; and MMRotate's rotated
-RetinaNet, as experiments.vision.mm_rotated configures it, takes a finite training step on the CPU and predicts
-rotated boxes on a timm backbone."""
+own classes: DOTADataset loads every instance, DOTAMetric scores the ground truth as mAP 1 (and the in-process
+DOTAMetric the configs use scores like it); and the task's rotated RetinaNet on the timm ConvNeXt, built from its
+mmengine config as the engine builds it, takes a finite training step on the CPU and predicts rotated boxes."""
 
 from __future__ import annotations
 
@@ -21,8 +21,7 @@ import pytest
 import torch
 from shapely.geometry import Polygon
 
-from experiments.config import REPO_ROOT
-from experiments.vision.mm_rotated import BASE_CONFIG, dota_dataset, rotated_retinanet
+from experiments.config import REPO_ROOT, compose_config
 from experiments.vision.rotated_scenes import (
     SPLITS,
     RotatedSceneSpec,
@@ -85,11 +84,23 @@ def mmrotate_scope() -> Iterator[None]:
         yield
 
 
+def _mm_config(folder: Path) -> object:
+    """The mini profile's mmengine config of the rotated scenes task (the engine's own build), reading folder."""
+    from experiments.engines.mmengine_runner import build_mm_config
+
+    cfg = compose_config(["backbone=convnext_atto", "task=scenes_dota", "method=head", "backbone.weights=null"])
+    return build_mm_config(cfg, folder, folder / "work")
+
+
 def _dota_dataset(folder: Path, split: str, *, train: bool) -> object:
-    """MMRotate's DOTADataset on one split of the folder, as experiments.vision.mm_rotated configures it."""
+    """MMRotate's DOTADataset on one split of the folder, as the task's mmengine config sets it up."""
     from mmengine.registry import DATASETS
 
-    return DATASETS.build(dota_dataset(str(folder), split, SPEC.names, SPEC.canvas, test_mode=not train))
+    loader = "train_dataloader" if train else "val_dataloader"
+    dataset = _mm_config(folder)[loader].dataset
+    if split != ("train" if train else "val"):
+        dataset.update(ann_file=f"{split}/annfiles/", data_prefix=dict(img_path=f"{split}/images/"))
+    return DATASETS.build(dataset)
 
 
 def test_boxes_hold_silhouettes_tightly(scenes: Path) -> None:
@@ -221,23 +232,43 @@ def test_dota_metric_scores_ground_truth_as_one(scenes: Path, mmrotate_scope: No
     assert metric.evaluate(len(dataset)) == {"dota/mAP": 1.0, "dota/AP50": 1.0}
 
 
-def test_rotated_retinanet_defaults_are_mmrotates_dota_model(mmrotate_scope: None) -> None:
-    from mmengine.hub import get_config
+def test_in_process_dota_metric_scores_like_mmrotates(scenes: Path, mmrotate_scope: None) -> None:
+    """The metric the configs use counts TP/FP on threads instead of spawned processes, with the same numbers."""
+    from mmengine.registry import METRICS
 
-    model = get_config(BASE_CONFIG).model
-    assert rotated_retinanet(model.backbone, [256, 512, 1024, 2048], 15).to_dict() == model.to_dict()
+    import experiments.vision.mm_metrics  # noqa: F401  (registers InProcessDOTAMetric)
+
+    dataset = _dota_dataset(scenes, "val", train=False)
+    generator = torch.Generator().manual_seed(0)
+    samples = []
+    for i in range(len(dataset)):
+        sample = dataset[i]["data_samples"]
+        boxes = sample.gt_instances.bboxes.tensor
+        noisy = boxes + torch.randn(boxes.shape, generator=generator) * torch.tensor([2.0, 2.0, 3.0, 3.0, 0.2])
+        sample.pred_instances = sample.gt_instances.clone()
+        sample.pred_instances.bboxes = noisy
+        sample.pred_instances.scores = torch.rand(len(boxes), generator=generator)
+        samples.append(sample.to_dict())
+    scores = {}
+    for kind in ("DOTAMetric", "InProcessDOTAMetric"):
+        metric = METRICS.build(dict(type=kind, metric="mAP", iou_thrs=[0.5, 0.75]))
+        metric.dataset_meta = dataset.metainfo
+        metric.process({}, samples)
+        scores[kind] = metric.evaluate(len(dataset))
+    assert scores["InProcessDOTAMetric"] == scores["DOTAMetric"]
+    assert 0.0 < scores["DOTAMetric"]["dota/AP75"] < 1.0, "the noise should make some boxes miss at IoU 0.75"
 
 
-def test_rotated_retinanet_takes_a_finite_training_step(scenes: Path, mmrotate_scope: None) -> None:
+def test_the_tasks_rotated_retinanet_takes_a_finite_step_and_predicts_rotated_boxes(
+    scenes: Path, mmrotate_scope: None
+) -> None:
     from mmengine.dataset import pseudo_collate
     from mmengine.optim import OptimWrapper
-    from mmengine.registry import MODELS
 
-    backbone = dict(type="mmdet.ResNet", depth=18, base_channels=16, out_indices=(0, 1, 2, 3))
+    from experiments.engines.mmengine_runner import build_model
+
     torch.manual_seed(0)
-    model = MODELS.build(
-        rotated_retinanet(backbone, [16, 32, 64, 128], 3, width=32, strides=(8, 16, 32), stacked_convs=1)
-    )
+    model = build_model(_mm_config(scenes))
     before = [p.detach().clone() for p in model.parameters()]
     dataset = _dota_dataset(scenes, "train", train=True)
     optim = OptimWrapper(torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9))
@@ -246,22 +277,11 @@ def test_rotated_retinanet_takes_a_finite_training_step(scenes: Path, mmrotate_s
     assert {"loss_cls", "loss_bbox"} <= set(losses) and torch.isfinite(losses["loss"])
     assert losses["loss_bbox"] > 0
     assert any(not torch.equal(a, b) for a, b in zip(before, model.parameters(), strict=True))
-
-
-def test_rotated_retinanet_on_a_timm_backbone_predicts_rotated_boxes(scenes: Path, mmrotate_scope: None) -> None:
-    from mmengine.dataset import pseudo_collate
-    from mmengine.registry import MODELS
-
-    import experiments.vision.mm_models  # noqa: F401  (registers TimmBackbone in mmdet's registry)
-
-    backbone = dict(type="mmdet.TimmBackbone", model_name="convnext_atto", out_indices=(0, 1, 2, 3), weights=None)
-    torch.manual_seed(0)
-    model = MODELS.build(rotated_retinanet(backbone, [40, 80, 160, 320], 3, width=32, strides=(8, 16, 32)))
     model.eval()
-    dataset = _dota_dataset(scenes, "val", train=False)
+    val = _dota_dataset(scenes, "val", train=False)
     with torch.no_grad():
-        predictions = model.val_step(pseudo_collate([dataset[i] for i in range(2)]))
-    assert [p.img_id for p in predictions] == [dataset[i]["data_samples"].img_id for i in range(2)]
+        predictions = model.val_step(pseudo_collate([val[i] for i in range(2)]))
+    assert [p.img_id for p in predictions] == [val[i]["data_samples"].img_id for i in range(2)]
     for prediction in predictions:
         boxes = prediction.pred_instances.bboxes
         assert boxes.shape[-1] == 5 and torch.isfinite(boxes).all()

@@ -136,11 +136,12 @@ def build_model(mm: Config) -> torch.nn.Module:
 
 def _metrics(results: dict[str, Any]) -> dict[str, float]:
     """Evaluator results as record metrics: val_<name>, fractions in [0, 1] like the language tables (mmseg's
-    IoUMetric and the Accuracy metric report percentages; mmdet's CocoMetric fractions)."""
+    IoUMetric and the Accuracy metric report percentages; mmdet's CocoMetric and MMRotate's DOTAMetric fractions).
+    CocoMetric's -1 means "no ground truth in this size range": a value that does not exist, so no metric."""
     metrics = {}
     for key, value in results.items():
-        if isinstance(value, numbers.Real):  # python or numpy scalars (mmseg returns numpy floats)
-            name = key.replace("coco/", "").replace("/", "_")
+        if isinstance(value, numbers.Real) and value >= 0:  # python or numpy scalars (mmseg: numpy floats)
+            name = key.replace("coco/", "").replace("/", "_")  # dota/mAP -> dota_mAP
             metrics[f"val_{name}"] = float(value) / (100.0 if name in PERCENT_METRICS else 1.0)
     return metrics
 

@@ -7,32 +7,45 @@ start, so workers never build them side by side.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
 from experiments.vision import fashion_mnist
+from experiments.vision.rotated_scenes import RotatedSceneSpec, ensure_rotated_scenes
 from experiments.vision.scenes import SceneSpec, ensure_scenes, scenes_fingerprint
 from experiments.weights import prepare_weights, weights_fingerprint
 
 # mmengine dataset types that read the raw Fashion-MNIST files directly (not through a generated cache).
 FASHION_MNIST_DATASETS = ("FashionMNISTClassification",)
+# task.scenes_layout -> (the spec its task.scenes fields fill, the function that builds or finds its folder).
+SCENE_LAYOUTS: dict[str, tuple[type, Callable[..., Path]]] = {
+    "coco": (SceneSpec, ensure_scenes),
+    "dota": (RotatedSceneSpec, ensure_rotated_scenes),
+}
 
 
-def scene_spec(task: DictConfig) -> SceneSpec | None:
-    """The scenes a task trains on, or None when its config names its data itself."""
+def scene_spec(task: DictConfig) -> SceneSpec | RotatedSceneSpec | None:
+    """The scenes a task trains on (task.scenes_layout: coco scenes, or dota scenes of oriented items), or None
+    when its config names its data itself."""
     if task.get("scenes") is None:
         return None
     spec = OmegaConf.to_container(task.scenes, resolve=True)
-    return SceneSpec(**{k: tuple(v) if isinstance(v, list) else v for k, v in spec.items()})
+    fields = {k: tuple(v) if isinstance(v, list) else v for k, v in spec.items()}
+    layout = task.get("scenes_layout", "coco")
+    if layout not in SCENE_LAYOUTS:
+        raise ValueError(f"task.scenes_layout={layout!r} is not one of {sorted(SCENE_LAYOUTS)}: set one of them")
+    return SCENE_LAYOUTS[layout][0](**fields)
 
 
 def prepare_data(task: DictConfig) -> Path | None:
     """The task's generated data folder (built once into the cache; safe under concurrent workers), or None."""
     spec = scene_spec(task)
-    return None if spec is None else ensure_scenes(spec)
+    if spec is None:
+        return None
+    return SCENE_LAYOUTS[task.get("scenes_layout", "coco")][1](spec)
 
 
 def run_inputs(

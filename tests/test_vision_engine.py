@@ -337,6 +337,8 @@ def _finish(proc: subprocess.Popen) -> str:
         ("convnext_large", "coco_det"),
         ("convnext_large", "dota"),
         ("internvit_6b", "ade20k_seg"),
+        ("internvit_6b", "coco_det"),
+        ("internvit_6b", "dota"),
     ],
 )
 def test_every_new_module_trains_under_every_method(backbone: str, task: str) -> None:

@@ -113,7 +113,7 @@ class Table:
     paper_source: str | None
     seeds: list[int]
     current_code: set[str] = field(default_factory=set)  # the current tree's fingerprint(s) for these tasks
-    column_labels: dict[str, str] = field(default_factory=dict)  # column -> display name (the paper's)
+    column_labels: dict[str, str] = field(default_factory=dict)  # column -> display name, in display order
     average: str | None = None  # display name of the average over the metric columns (the paper's "All Avg.")
     paper_inline: bool = False  # the paper's value in the same cell as ours, "ours (paper)"
     # Where a row's / column's paper value is filed in paper_values, when the paper's names differ from the
@@ -248,6 +248,8 @@ def collect(overrides: Sequence[str]) -> Table:
             continue
         if record is not None:
             _add_record(commits, row, record, cell, current)
+    labels = [str(k) for k in (cfg.table.get("column_labels") or {})]
+    columns.sort(key=lambda c: labels.index(c) if c in labels else len(labels))
     return Table(
         experiment=cfg.experiment_name,
         profile=cfg.profile_name,

@@ -350,7 +350,8 @@ def test_paper_layout_averages_per_seed_and_shows_the_papers_value_in_each_cell(
         write_record(record_path(cfg), record)
     table = collect(overrides)
     text = write_tables(table, tmp_path, "make_tables test")[0].read_text()
-    assert "| BBC acc (ours (paper)) |" in text and "| All Avg. (ours (paper)) |" in text
+    assert "| BBC acc (ours (paper)) | RTE acc (ours (paper)) | bbcnews/test_f1_macro |" in text, "labels set the order"
+    assert "| All Avg. (ours (paper)) |" in text
     assert "| Δ vs head (All Avg.) | Δ vs full (All Avg.) |" in text
     flora = next(line for line in text.splitlines() if line.startswith("| FLoRA (r=8)")).split(" | ")
     # bbcnews (accuracy and F1) seeds 0.8 / 0.9 / 1.0; rte ok seeds 0.6 / 0.8: per-seed averages of the three

@@ -61,7 +61,9 @@ FIGURES: tuple[FigureSpec, ...] = (
             _panel("MiniLM-L6 / BBC News (table3_glue)", "experiment=table3_glue", *_rank_sweep("sweep_rank")),
             _panel("EfficientNet-Lite0 / Fashion-MNIST (table1_effnet)", "experiment=table1_effnet",
                    *_rank_sweep("sweep_rank_effnet")),
-            _panel("ConvNeXt / scene segmentation (table1_convnext)", "experiment=table1_convnext"),
+            _panel(
+                "ConvNeXt / scene segmentation (table1_convnext)", "experiment=table1_convnext table.tasks=[scenes_seg]"
+            ),
             _panel("ViT / scene segmentation (table2_internvit)", "experiment=table2_internvit"),
         ),
         load_table,

@@ -2,10 +2,11 @@
 
 Each adapter row is a point at its adapter parameter count (what the method adds to the backbone; the task head,
 trained by every row, is left out) with its seed spread as an error bar; rows of one method are joined in budget
-order. Head-only and full fine-tuning add no adapter parameters and are drawn as horizontal lines (their seed
-spread as a band). A panel's other sources are rank sweeps of the same task: each method's sweep is a dotted
-curve through its ranks' adapter counts, so the table's two budgets are seen on the method's whole rank curve.
-A sweep scored on other images than the table (a held-out split) is starred, its split written under the panel.
+order. BitFit adds nothing and trains the backbone's biases: its point sits at their count. Head-only and full
+fine-tuning add no adapter parameters and are drawn as horizontal lines (their seed spread as a band). A panel's
+other sources are rank sweeps of the same task: each method's sweep is a dotted curve through its ranks' adapter
+counts, so the table's budgets are seen on the method's whole rank curve. A sweep scored on other images than the
+table (a held-out split) is starred, its split written under the panel.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pathlib import Path
 from matplotlib.axes import Axes
 from matplotlib.ticker import NullFormatter
 
+from experiments.dry_run import in_backbone
 from experiments.figures.sources import column_stat, primary_column
 from experiments.figures.style import COLORS, MARKERS, family, new_figure, save
 from experiments.figures.sweeps import sweep_points
@@ -43,7 +45,9 @@ def draw_table(ax: Axes, table: Table) -> None:
             ax.axhline(100 * stat.mean, color=color, linestyle="--", linewidth=1, label=row.label)
             ax.axhspan(100 * (stat.mean - stat.std), 100 * (stat.mean + stat.std), color=color, alpha=0.08)
         elif task in row.params:
-            curves.setdefault(name, []).append((row.params[task]["adapter"], 100 * stat.mean, 100 * stat.std))
+            params = row.params[task]
+            trained = params["adapter"] or in_backbone(params)  # BitFit adds nothing: it trains the biases
+            curves.setdefault(name, []).append((trained, 100 * stat.mean, 100 * stat.std))
     for name, points in curves.items():
         xs, ys, errs = zip(*sorted(points), strict=True)
         ax.errorbar(xs, ys, yerr=errs, color=COLORS.get(name), marker=MARKERS.get(name, "o"), capsize=3,
@@ -76,7 +80,7 @@ def draw_panel(ax: Axes, title: str, tables: list[Table]) -> None:
     low, high = ax.get_xlim()
     if high / low > 10:  # a decade or more: the majors label it; labelled minor ticks would overprint each other
         ax.xaxis.set_minor_formatter(NullFormatter())
-    ax.set_xlabel("adapter parameters")
+    ax.set_xlabel("parameters trained in the backbone (adapter, or BitFit's biases)")
     if other_splits:
         note = textwrap.fill(" ".join(sorted(other_splits)), width=80)
         ax.annotate(note, xy=(0.5, 0), xycoords=ax.xaxis.label, xytext=(0, -2), textcoords="offset points",

@@ -36,11 +36,12 @@ def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
 def test_a_table_gets_its_scenes_and_backbone(cache: list[str], tmp_path: Path, capsys) -> None:
     paths = _script().main(["experiment=table1_convnext", "task.scenes.n_train=8", "task.scenes.n_val=4"])
-    assert cache == ["convnext_atto"]  # once for the 48 cells: the others found it
+    assert cache == ["convnext_atto"]  # once for the 108 cells: the others found it
     names = sorted(p.name for p in paths)
-    assert len(paths) == 2 and names[0].startswith("convnext_atto_fmnist04_") and names[1].startswith("fashion_scenes")
+    assert len(paths) == 3 and names[0].startswith("convnext_atto_fmnist04_")
+    assert names[1].startswith("fashion_rotated") and names[2].startswith("fashion_scenes")
     assert all(p.is_relative_to(tmp_path) and p.exists() for p in paths)
-    assert (paths[0] if paths[0].is_dir() else paths[1]).joinpath("meta.json").is_file()
+    assert all(p.joinpath("meta.json").is_file() for p in paths if p.is_dir())
     assert str(paths[0]) in capsys.readouterr().out
 
 

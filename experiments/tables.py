@@ -285,9 +285,10 @@ AVERAGE_KEY = "average"  # the paper_values key of the paper's own average
 
 
 def average_stat(table: Table, row: Row) -> Stat:
-    """The mean over the table's metric columns, per seed, then mean ± std over the seeds that have every column
-    this row reports (a seed missing a run would average other columns)."""
-    reported = {c for c in table.columns if c in row.metrics}
+    """The mean over the table's metric columns, per seed, then mean ± std over the seeds of this row that have
+    every column (a seed or a row missing a run would average other columns). A column no row has (a metric a data
+    set cannot have) is left out for every row alike."""
+    reported = {c for c in table.columns if any(c in other.metrics for other in table.rows)}
     per_seed = [vals for vals in row.by_seed.values() if reported and reported <= set(vals)]
     return Stat([statistics.fmean(vals[c] for c in reported) for vals in per_seed])
 

@@ -17,7 +17,7 @@ from omegaconf import OmegaConf
 from experiments.config import REPO_ROOT, compose_config, record_path, run_id, table_cells
 from experiments.records import write_record
 from experiments.runner import current_fingerprint
-from experiments.tables import Table, collect, param_groups, update_readme, write_tables
+from experiments.tables import Table, average_stat, collect, param_groups, update_readme, write_tables
 
 TEMPLATE = json.loads((Path(__file__).parent / "fixtures" / "run_record.json").read_text())
 ACCURACY = {"head": 0.80, "full": 0.95, "flora_r8": 0.93}
@@ -365,3 +365,20 @@ def test_paper_layout_averages_per_seed_and_shows_the_papers_value_in_each_cell(
     assert float(rows["flora_r8"]["average_mean"]) == pytest.approx(2.5 / 3)
     assert rows["flora_r8"]["average_paper"] == "80.0" and rows["flora_r8"]["average_n"] == "2"
     assert "All Avg.: the mean of the 3 metric columns, per seed." in text
+
+
+def test_a_row_missing_a_task_has_no_average(tmp_path: Path) -> None:
+    """An average over fewer columns than the other rows' would not compare with theirs: no value instead."""
+    overrides = [*PAPER_LAYOUT, f"paths.runs_dir={tmp_path / 'runs'}"]
+    for cell in table_cells(compose_config(overrides), overrides):
+        if (cell.task, cell.row) == ("rte", "flora_r8"):
+            continue
+        cfg = compose_config(cell.overrides)
+        record = json.loads(json.dumps(TEMPLATE)) | {"run_id": run_id(cfg), "method": cfg.method.tag}
+        record["fingerprint"]["code"] = current_fingerprint(cfg)
+        record["metrics"] = {name: 0.5 for name in cfg.task.report}
+        write_record(record_path(cfg), record)
+    table = collect(overrides)
+    flora = next(r for r in table.rows if r.key == "flora_r8")
+    head = next(r for r in table.rows if r.key == "head")
+    assert average_stat(table, flora).values == [] and average_stat(table, head).values == [0.5] * 3

@@ -80,7 +80,7 @@ def draw_panel(ax: Axes, title: str, tables: list[Table]) -> None:
     low, high = ax.get_xlim()
     if high / low > 10:  # a decade or more: the majors label it; labelled minor ticks would overprint each other
         ax.xaxis.set_minor_formatter(NullFormatter())
-    ax.set_xlabel("parameters trained in the backbone (adapter, or BitFit's biases)")
+    ax.set_xlabel("backbone parameters trained (adapter; BitFit: biases)")
     if other_splits:
         note = textwrap.fill(" ".join(sorted(other_splits)), width=80)
         ax.annotate(note, xy=(0.5, 0), xycoords=ax.xaxis.label, xytext=(0, -2), textcoords="offset points",

@@ -62,7 +62,8 @@ FIGURES: tuple[FigureSpec, ...] = (
             _panel("EfficientNet-Lite0 / Fashion-MNIST (table1_effnet)", "experiment=table1_effnet",
                    *_rank_sweep("sweep_rank_effnet")),
             _panel(
-                "ConvNeXt / scene segmentation (table1_convnext)", "experiment=table1_convnext table.tasks=[scenes_seg]"
+                "ConvNeXt / scene segmentation (table1_convnext)",
+                "experiment=table1_convnext table.tasks=[scenes_seg] ~table.column_labels",
             ),
             _panel("ViT / scene segmentation (table2_internvit)", "experiment=table2_internvit"),
         ),

@@ -15,8 +15,8 @@ from experiments.atomic import atomic_write_bytes  # noqa: E402
 
 # Method families by the label prefix the method configs give their rows ("FLoRA (r=8)" -> "FLoRA").
 COLORS = {"FLoRA": "tab:red", "LoRA": "tab:blue", "DoRA": "tab:green", "Full fine-tuning": "black",
-          "Head only": "tab:gray"}
-MARKERS = {"FLoRA": "o", "LoRA": "s", "DoRA": "^"}
+          "Head only": "tab:gray", "BitFit": "tab:purple"}
+MARKERS = {"FLoRA": "o", "LoRA": "s", "DoRA": "^", "BitFit": "D"}
 DPI = 150
 
 

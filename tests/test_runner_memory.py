@@ -28,30 +28,19 @@ def test_reset_starts_a_new_cpu_peak_or_says_it_did_not():
 
 
 @linux_only
-def test_a_reset_the_kernel_ignores_is_reported_as_the_process_peak(tmp_path, monkeypatch):
+@pytest.mark.parametrize(
+    ("peak_kb", "writable", "kind"),
+    [
+        (2400000, True, "cpu_peak_rss_process"),  # the kernel takes the write and ignores it
+        (500000, False, "cpu_peak_rss_process"),  # the write is refused
+        (500000, True, "cpu_peak_rss_since_run_start"),  # the reset took: the peak is the current RSS
+    ],
+)
+def test_the_record_says_whether_the_reset_took(tmp_path, monkeypatch, peak_kb, writable, kind):
     status = tmp_path / "status"
-    status.write_text("VmHWM:\t 2400000 kB\nVmRSS:\t  500000 kB\n")
-    monkeypatch.setattr(provenance, "_CLEAR_REFS", tmp_path / "clear_refs")
+    status.write_text(f"VmHWM:\t {peak_kb} kB\nVmRSS:\t  500000 kB\n")
+    clear_refs = tmp_path / "clear_refs" if writable else tmp_path / "missing" / "clear_refs"
+    monkeypatch.setattr(provenance, "_CLEAR_REFS", clear_refs)
     monkeypatch.setattr(provenance, "_STATUS", status)
     reset_peak_memory()
-    assert peak_memory() == {"peak_memory_mb": 2400000 / 1024, "memory_kind": "cpu_peak_rss_process"}
-
-
-@linux_only
-def test_a_reset_that_cannot_be_written_is_reported_as_the_process_peak(tmp_path, monkeypatch):
-    status = tmp_path / "status"
-    status.write_text("VmHWM:\t 2400000 kB\nVmRSS:\t 2400000 kB\n")
-    monkeypatch.setattr(provenance, "_CLEAR_REFS", tmp_path / "missing" / "clear_refs")
-    monkeypatch.setattr(provenance, "_STATUS", status)
-    reset_peak_memory()
-    assert peak_memory()["memory_kind"] == "cpu_peak_rss_process"
-
-
-@linux_only
-def test_a_reset_that_took_effect_is_reported_per_run(tmp_path, monkeypatch):
-    status = tmp_path / "status"
-    status.write_text("VmHWM:\t 500000 kB\nVmRSS:\t  500000 kB\n")
-    monkeypatch.setattr(provenance, "_CLEAR_REFS", tmp_path / "clear_refs")
-    monkeypatch.setattr(provenance, "_STATUS", status)
-    reset_peak_memory()
-    assert peak_memory()["memory_kind"] == "cpu_peak_rss_since_run_start"
+    assert peak_memory() == {"peak_memory_mb": peak_kb / 1024, "memory_kind": kind}

@@ -202,8 +202,8 @@ dry-run-table-4: setup-multimodal
 
 # ConvNeXt-L + UperNet / Mask R-CNN and InternViT-6B + UperNet on the meta device: #params of every row.
 dry-run-table-1: setup-vision
-	$(RUN) experiment=table1_convnext_paper profile=paper dry_run=true $(ARGS)
-	$(RUN) experiment=table1_convnext_paper profile=paper dry_run=true "table.tasks=[coco_det]" $(ARGS)
+	$(RUN) experiment=table1_convnext profile=paper dry_run=true $(ARGS)
+	$(RUN) experiment=table1_convnext profile=paper dry_run=true "table.tasks=[coco_det]" $(ARGS)
 
 dry-run-table-2: setup-vision
-	$(RUN) experiment=table2_internvit_paper profile=paper dry_run=true $(ARGS)
+	$(RUN) experiment=table2_internvit profile=paper dry_run=true $(ARGS)

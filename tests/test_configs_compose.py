@@ -149,9 +149,15 @@ def test_unknown_names_list_the_valid_ones(group: str, bad: str, valid: str) -> 
     assert bad in message and valid in message and "Available options" in message
 
 
-@pytest.mark.parametrize("experiment", EXPERIMENTS)
-def test_paper_values_name_rows_and_columns_the_table_has_and_cite_their_source(experiment: str) -> None:
-    profile = "paper" if experiment.endswith("_paper") or experiment == "table3_glue" else "mini"
+# Each experiment in the profile its paper values are for (table3_glue's are GLUE's, which only the paper profile
+# runs); Table 1 maps the poster's values onto its rows and columns in both.
+PAPER_VALUE_CASES = [
+    (e, "paper" if e.endswith("_paper") or e == "table3_glue" else "mini") for e in EXPERIMENTS
+] + [("table1_convnext", "paper")]
+
+
+@pytest.mark.parametrize(("experiment", "profile"), PAPER_VALUE_CASES)
+def test_paper_values_name_rows_and_columns_the_table_has_and_cite_their_source(experiment: str, profile: str) -> None:
     cfg = compose_config([f"experiment={experiment}", f"profile={profile}"])
     values = cfg.table.paper_values
     if not values:
@@ -170,3 +176,40 @@ def test_paper_values_name_rows_and_columns_the_table_has_and_cite_their_source(
         assert row in [str(r) for r in cfg.table.rows], f"paper row {row} is not a row of {experiment}"
         named = {paper_columns.get(str(c), str(c)) for c in cells}
         assert named <= columns, f"{experiment} {row}: {named - columns} are not columns of the table"
+
+
+@pytest.mark.parametrize(
+    ("experiment", "mini", "paper"),
+    [
+        ("table1_convnext", ("convnext_atto", "scenes_seg"), ("convnext_large", "ade20k_seg")),
+        ("table2_internvit", ("internvit_mini", "scenes_seg"), ("internvit_6b", "ade20k_seg")),
+    ],
+)
+def test_one_experiment_per_table_its_profile_choosing_backbone_and_data(
+    experiment: str, mini: tuple[str, str], paper: tuple[str, str]
+) -> None:
+    for profile, (backbone, task) in (("mini", mini), ("paper", paper)):
+        cfg = compose_config([f"experiment={experiment}", f"profile={profile}"])
+        assert (cfg.experiment_name, cfg.profile_name) == (experiment, profile)
+        assert (cfg.backbone.name, cfg.task.name) == (backbone, task)
+        assert task in cfg.table.tasks
+    paper_tasks = compose_config([f"experiment={experiment}", "profile=paper"]).table.tasks
+    assert set(paper_tasks) == {"coco_det", "ade20k_seg", "dota"}
+
+
+@pytest.mark.parametrize(
+    ("group", "alias", "target"),
+    [
+        ("backbone", "convnext_mini", "convnext_atto"),
+        ("backbone", "convnext_paper", "convnext_large"),
+        ("backbone", "internvit_paper", "internvit_6b"),
+        ("task", "segmentation_mini", "scenes_seg"),
+        ("task", "segmentation_paper", "ade20k_seg"),
+    ],
+)
+def test_a_profiles_alias_is_its_target_so_runs_keep_their_ids(group: str, alias: str, target: str) -> None:
+    """The options an experiment picks by profile (`convnext_${profile}`) add nothing to what they stand for."""
+    via_alias = compose_config([f"{group}={alias}"])
+    direct = compose_config([f"{group}={target}"])
+    assert OmegaConf.to_container(via_alias[group]) == OmegaConf.to_container(direct[group])
+    assert run_id(via_alias) == run_id(direct)

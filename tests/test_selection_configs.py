@@ -58,8 +58,8 @@ def test_selection_none_runs_every_row_at_its_defaults() -> None:
 
 
 def test_paper_profiles_default_to_the_published_scales() -> None:
-    convnext = compose_config(["experiment=table1_convnext_paper", "profile=paper", "method=flora_r42"])
-    internvit = compose_config(["experiment=table2_internvit_paper", "profile=paper", "method=flora_r8"])
+    convnext = compose_config(["experiment=table1_convnext", "profile=paper", "method=flora_r42"])
+    internvit = compose_config(["experiment=table2_internvit", "profile=paper", "method=flora_r8"])
     assert convnext.method.scale == 4.0 and internvit.method.scale == 0.04
 
 

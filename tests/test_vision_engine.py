@@ -411,14 +411,14 @@ def test_head_only_trains_its_heads_at_its_own_lr(backbone: str, task: str) -> N
 
 @pytest.mark.parametrize(
     ("experiment", "backbone_params"),
-    [("table1_convnext_paper", 196e6), ("table2_internvit_paper", 5.9e9)],
+    [("table1_convnext", 196e6), ("table2_internvit", 5.9e9)],
 )
 def test_paper_dry_run_prints_every_row(experiment: str, backbone_params: float) -> None:
-    proc = _run([f"experiment={experiment}", "dry_run=true"])
-    out = _finish(proc)
-    cfg = compose_config([f"experiment={experiment}"])
+    paper = [f"experiment={experiment}", "profile=paper"]
+    out = _finish(_run([*paper, "dry_run=true"]))
+    cfg = compose_config(paper)
     for row in cfg.table.rows:
-        label = compose_config([f"experiment={experiment}", f"method={row}"]).method.label
+        label = compose_config([*paper, f"method={row}"]).method.label
         assert label in out, f"row {row} ({label}) missing from the dry run output"
     total = int(re.search(r"backbone \S+ \(([\d,]+) params\)", out).group(1).replace(",", ""))
     assert total == pytest.approx(backbone_params, rel=0.03)

@@ -214,7 +214,7 @@ def test_a_missing_pretrained_cache_is_one_line_with_its_command(
     [
         (["experiment=table1_effnet"], EFFICIENTNET | {"name": None}),
         (["experiment=table1_convnext", "task=scenes_det"], {"source": "pretrained_here", "name": "convnext_atto"}),
-        (["experiment=table1_convnext_paper"], {"source": "timm_hub", "name": None}),
+        (["experiment=table1_convnext", "profile=paper"], {"source": "timm_hub", "name": None}),
         (["experiment=table1_effnet", "backbone.weights=null"], None),
     ],
 )

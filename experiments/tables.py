@@ -594,3 +594,10 @@ def update_readme(readme: Path, stem: str, markdown: str) -> bool:
     body = "\n".join(line for line in markdown.splitlines() if not line.startswith("# "))
     atomic_write_text(readme, f"{before}{start}\n{body.strip()}\n{end}{after}")
     return True
+
+
+def update_documents(root: Path, stem: str, markdown: str) -> list[Path]:
+    """Refresh the table's block wherever the project's documents have one (README.md, docs/*.md): the
+    documents that were updated."""
+    documents = [root / "README.md", *sorted((root / "docs").glob("*.md"))]
+    return [doc for doc in documents if update_readme(doc, stem, markdown)]

@@ -1,5 +1,5 @@
 """Build results/<experiment>.{md,csv,tex} from the run records of an experiment's table (and refresh its
-block in README.md, if the README has one).
+block in README.md and docs/*.md, where they have one).
 
   python scripts/make_tables.py experiment=table3_glue                 # mini profile
   python scripts/make_tables.py experiment=table3_glue profile=paper   # -> results/table3_glue_paper.*
@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from hydra.errors import HydraException  # noqa: E402
 
 from experiments.config import REPO_ROOT, compose_config  # noqa: E402
-from experiments.tables import collect, table_stem, update_readme, write_tables  # noqa: E402
+from experiments.tables import collect, table_stem, update_documents, write_tables  # noqa: E402
 
 ALLOW_UNREADABLE = "--allow-unreadable"
 
@@ -54,10 +54,9 @@ def main(argv: list[str]) -> int:
     paths = write_tables(table, out_dir, command.strip())
     print(paths[0].read_text())
     print("wrote " + ", ".join(str(p) for p in paths))
-    if out_dir == REPO_ROOT / "results" and update_readme(
-        REPO_ROOT / "README.md", table_stem(table), paths[0].read_text()
-    ):
-        print("updated README.md")
+    if out_dir == REPO_ROOT / "results":
+        for document in update_documents(REPO_ROOT, table_stem(table), paths[0].read_text()):
+            print(f"updated {document.relative_to(REPO_ROOT)}")
     missing = sum(r.expected - r.ok for r in table.rows)
     if missing:
         print(f"note: {missing} of {sum(r.expected for r in table.rows)} runs have no ok record yet")

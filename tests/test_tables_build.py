@@ -17,7 +17,15 @@ from omegaconf import OmegaConf
 from experiments.config import REPO_ROOT, compose_config, record_path, run_id, table_cells
 from experiments.records import write_record
 from experiments.runner import current_fingerprint
-from experiments.tables import Table, average_stat, collect, param_groups, update_readme, write_tables
+from experiments.tables import (
+    Table,
+    average_stat,
+    collect,
+    param_groups,
+    update_documents,
+    update_readme,
+    write_tables,
+)
 
 TEMPLATE = json.loads((Path(__file__).parent / "fixtures" / "run_record.json").read_text())
 ACCURACY = {"head": 0.80, "full": 0.95, "flora_r8": 0.93}
@@ -195,6 +203,16 @@ def test_readme_block_is_replaced_and_other_text_kept(tmp_path: Path) -> None:
     text = readme.read_text()
     assert text.startswith("intro\n") and text.endswith("outro\n") and "old" not in text and "| 1 |" in text
     assert "# title" not in text and not update_readme(readme, "other", "x")
+
+
+def test_a_tables_block_is_refreshed_in_the_docs_too(tmp_path: Path) -> None:
+    block = "<!-- results:t4 -->\nold\n<!-- /results:t4 -->\n"
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "README.md").write_text("no block here\n")
+    (tmp_path / "docs" / "t4.md").write_text(block)
+    (tmp_path / "docs" / "other.md").write_text("nothing\n")
+    assert update_documents(tmp_path, "t4", "| 1 |\n") == [tmp_path / "docs" / "t4.md"]
+    assert "| 1 |" in (tmp_path / "docs" / "t4.md").read_text()
 
 
 def _make_tables(*args: str) -> subprocess.CompletedProcess:

@@ -99,6 +99,8 @@ tune-table-3: setup
 tune-table-1: setup-vision
 	$(CACHES) experiment=tune_table1_effnet $(ARGS)
 	$(call tune,tune_table1_effnet)
+	$(CACHES) experiment=tune_table1_convnext $(ARGS)
+	$(call tune,tune_table1_convnext)
 
 tune-table-2: setup-vision
 	$(CACHES) experiment=tune_table2_internvit $(ARGS)

@@ -14,7 +14,7 @@ from experiments.selection.report import selection_option
 from experiments.selection.trials import Trial, trial_cells, trial_indices, tune_config
 
 TUNES = {"tune_table3_glue": "table3_glue", "tune_table1_effnet": "table1_effnet",
-         "tune_table2_internvit": "table2_internvit"}
+         "tune_table1_convnext": "table1_convnext", "tune_table2_internvit": "table2_internvit"}
 
 
 @pytest.mark.parametrize("experiment", sorted(TUNES))

@@ -93,3 +93,41 @@ def test_the_runner_imports_no_engine_until_a_run_needs_one() -> None:
 def test_hf_meta_counts_build_the_row_on_the_meta_device() -> None:
     counts = ENGINES["hf_trainer"].meta_counts(compose_config(["method=flora_r8"]))
     assert 0 < counts["adapter"] < counts["trainable"] < counts["backbone"]
+
+
+def _family_files(name: str) -> set[str]:
+    return {p.relative_to(REPO_ROOT).as_posix() for p in code_files(COMMON_CODE + ENGINES[name].code)}
+
+
+@pytest.mark.parametrize(
+    "overrides,family",
+    [
+        (["experiment=table1_convnext", "task=scenes_det"], "mmengine[retinanet_convnext-atto_scenes]"),
+        (["experiment=table1_convnext", "task=scenes_seg"], "mmengine[upernet_convnext-atto_scenes]"),
+        (["experiment=table1_effnet"], "mmengine[cls_efficientnet-lite0_fmnist]"),
+        (["experiment=table1_convnext", "profile=paper", "task=dota"], "mmengine[rotated-retinanet_convnext-l_dota]"),
+    ],
+)
+def test_a_vision_run_is_fingerprinted_by_its_own_mm_config_chain(overrides: list[str], family: str) -> None:
+    cfg = compose_config(overrides)
+    assert engine_for(cfg.task).name == family
+    mm_file = cfg.backbone.mm_configs[cfg.task.name]
+    files = _family_files(family)
+    assert mm_file in files and "experiments/engines/mmengine_runner.py" in files
+    others = {f"configs/mm/{p.name}" for p in (REPO_ROOT / "configs/mm").glob("*.py")} - files
+    assert others, "another table's mm config would make this run's record stale"
+
+
+def test_a_family_covers_the_local_bases_it_inherits_and_not_package_ones(tmp_path: Path) -> None:
+    (tmp_path / "_shared.py").write_text("x = 1\n")
+    (tmp_path / "middle.py").write_text('_base_ = "./_shared.py"\n')
+    top = tmp_path / "top.py"
+    top.write_text('_base_ = ["mmdet::_base_/default_runtime.py", "./middle.py"]\n')
+    assert [p.name for p in registry.local_bases(top)] == ["top.py", "middle.py", "_shared.py"]
+    assert "configs/mm/_scenes_seg.py" in _family_files("mmengine[upernet_convnext-atto_scenes]")
+
+
+def test_an_mmengine_task_outside_a_run_config_falls_back_to_every_mm_config() -> None:
+    task = OmegaConf.create({"name": "scenes_seg", "engine": "mmengine"})
+    assert engine_for(task) is ENGINES["mmengine"]
+    assert "configs/mm/upernet_convnext-atto_scenes.py" in _family_files("mmengine")

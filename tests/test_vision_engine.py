@@ -291,6 +291,8 @@ def test_missing_mmengine_stops_the_engine_import_in_one_line() -> None:
         ("table1_convnext", "scenes_dota", "flora_r2", "val_dota_mAP"),
         ("table1_effnet", "fmnist_cls", "dora_r2", "val_accuracy"),
         ("table2_internvit", "scenes_seg", "flora_r2", "val_mIoU"),
+        ("table2_internvit", "scenes_det", "lora_r2", "val_bbox_mAP"),
+        ("table2_internvit", "scenes_dota", "flora_r2", "val_dota_mAP"),
     ],
 )
 def test_tiny_run_trains_and_scores(tmp_path: Path, experiment: str, task: str, method: str, metric: str) -> None:
@@ -332,6 +334,8 @@ def _finish(proc: subprocess.Popen) -> str:
         ("convnext_atto", "scenes_det"),
         ("convnext_atto", "scenes_dota"),
         ("internvit_mini", "scenes_seg"),
+        ("internvit_mini", "scenes_det"),
+        ("internvit_mini", "scenes_dota"),
         ("efficientnet_lite0", "fmnist_cls"),
         ("convnext_large", "ade20k_seg"),
         ("convnext_large", "coco_det"),

@@ -17,9 +17,13 @@ TUNES = {"tune_table3_glue": "table3_glue", "tune_table1_effnet": "table1_effnet
          "tune_table1_convnext": "table1_convnext", "tune_table2_internvit": "table2_internvit"}
 
 
-@pytest.mark.parametrize("experiment", sorted(TUNES))
-def test_every_row_gets_the_same_number_of_distinct_trials_on_held_out_data(experiment: str) -> None:
-    overrides = [f"experiment={experiment}"]
+@pytest.mark.parametrize(
+    "experiment,profile",
+    [*((experiment, "mini") for experiment in sorted(TUNES)),
+     ("tune_table1_convnext", "paper"), ("tune_table2_internvit", "paper")],
+)
+def test_every_row_gets_the_same_number_of_distinct_trials_on_held_out_data(experiment: str, profile: str) -> None:
+    overrides = [f"experiment={experiment}", f"profile={profile}"]
     cfg = tune_config(overrides)
     assert cfg.tune.table == TUNES[experiment] and list(cfg.table.seeds) == [0]
     n = len(trial_indices(cfg))
@@ -33,6 +37,16 @@ def test_every_row_gets_the_same_number_of_distinct_trials_on_held_out_data(expe
     assert set(per_row) == set(cfg.table.rows)
     assert {len(ids) for ids in per_row.values()} == {n}, "trials of a row must be distinct runs, as many per row"
     assert reported_overlap(cfg, overrides) == set()
+
+
+@pytest.mark.parametrize("experiment", ["tune_table1_convnext", "tune_table2_internvit"])
+def test_the_paper_vision_selection_holds_out_the_last_ade20k_training_images(experiment: str) -> None:
+    cfg = compose_config([f"experiment={experiment}", "profile=paper", "method=lora_r48", "task=ade20k_seg"])
+    assert list(cfg.table.tasks) == ["ade20k_seg"]
+    loaders = cfg.task.mm_overrides
+    assert loaders.train_dataloader.dataset.indices == 18210
+    assert list(loaders.val_dataloader.dataset.indices) == list(range(18210, 20210))
+    assert loaders.val_dataloader.dataset.data_prefix.img_path == "images/training"
 
 
 def test_the_paper_glue_tuning_is_refused_because_its_only_labelled_held_out_split_is_reported() -> None:

@@ -98,3 +98,15 @@ def test_a_written_selection_sets_each_rows_values_and_is_carried_by_the_config(
     carried = OmegaConf.to_container(lora, resolve=True)["selection"]
     assert carried["name"] == "demo" and carried["scores"]["lora_r8"]["bbcnews"]["trial"] == 3
     assert REPO_ROOT.joinpath("configs/selection/none.yaml").is_file()
+
+
+@pytest.mark.parametrize("table", ["table1_effnet", "table1_convnext"])
+def test_the_head_lr_every_row_shares_is_where_head_onlys_own_selection_put_it(table: str) -> None:
+    """New modules train at task.lr.head under every method, and head-only's learning rate is that of its head: its
+    committed held-out choice must lie within a factor of two of the shared value, or every other row was selected
+    (and reported) with a mistuned head."""
+    selection = OmegaConf.load(REPO_ROOT / "results" / "selection" / f"{table}.yaml").selection
+    for task, chosen in selection.rows.head.items():
+        shared = compose_config([f"experiment={table}", f"task={task}"]).task.lr.head
+        ratio = chosen.learning_rate / shared
+        assert 0.5 <= ratio <= 2, f"{task}: head-only chose {chosen.learning_rate}, the rows share {shared}"

@@ -1,6 +1,7 @@
 """Peak memory is per run, also when a multirun trains several runs in one process, and a record says which
 peak it holds when the kernel does not let a run restart it."""
 
+import mmap
 import sys
 
 import numpy as np
@@ -12,12 +13,22 @@ from experiments.provenance import peak_memory, reset_peak_memory
 linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the CPU peak is read from /proc")
 
 
+def resident_block(size: int) -> mmap.mmap:
+    """Anonymous memory mapped here and touched page by page: it adds to the resident set whatever the heap holds
+    (a numpy array could reuse memory the allocator kept from earlier tests, and raise no peak), and closing it
+    hands the pages back at once."""
+    block = mmap.mmap(-1, size)
+    pages = np.frombuffer(block, dtype=np.uint8)
+    pages[:: mmap.PAGESIZE] = 1
+    del pages
+    return block
+
+
 @linux_only
 def test_reset_starts_a_new_cpu_peak_or_says_it_did_not():
-    block = np.ones(50_000_000)
-    block[::512] = 2.0
+    block = resident_block(400 * 2**20)
     with_block = peak_memory()["peak_memory_mb"]
-    del block
+    block.close()
     reset_peak_memory()
     after = peak_memory()
     if after["memory_kind"] == "cpu_peak_rss_since_run_start":

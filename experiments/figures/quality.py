@@ -86,7 +86,7 @@ def draw_panel(ax: Axes, title: str, tables: list[Table]) -> None:
         ax.annotate(note, xy=(0.5, 0), xycoords=ax.xaxis.label, xytext=(0, -2), textcoords="offset points",
                     ha="center", va="top", fontsize=6)
     ax.set_ylabel(f"{primary_column(reference)} (×100)")
-    ax.set_title(title)
+    ax.set_title(title, fontsize=9)
     ax.legend(fontsize=6)
 
 

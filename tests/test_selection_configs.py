@@ -101,7 +101,7 @@ def test_a_written_selection_sets_each_rows_values_and_is_carried_by_the_config(
     assert REPO_ROOT.joinpath("configs/selection/none.yaml").is_file()
 
 
-@pytest.mark.parametrize("table", ["table1_effnet", "table1_convnext"])
+@pytest.mark.parametrize("table", ["table1_effnet", "table1_convnext", "table2_internvit"])
 def test_the_head_lr_every_row_shares_scores_within_two_points_of_head_onlys_best(table: str) -> None:
     """New modules train at task.lr.head under every method, and head-only's learning rate is its head's: on the
     committed held-out trials, head-only at the shared value must come within 2 points of its best, or every other

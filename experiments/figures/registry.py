@@ -65,6 +65,10 @@ FIGURES: tuple[FigureSpec, ...] = (
                 "ConvNeXt / scene segmentation (table1_convnext)",
                 "experiment=table1_convnext table.tasks=[scenes_seg] ~table.column_labels",
             ),
+            _panel(
+                "ViT / scene segmentation (table2_internvit)",
+                "experiment=table2_internvit table.tasks=[scenes_seg] ~table.column_labels",
+            ),
         ),
         load_table,
         quality.draw,

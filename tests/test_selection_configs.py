@@ -11,7 +11,7 @@ from omegaconf import OmegaConf
 
 from experiments.config import REPO_ROOT, compose_config, record_path, run_id, table_cells
 from experiments.selection.choose import Choice, reported_overlap
-from experiments.selection.report import selection_option
+from experiments.selection.report import budget_styles, selection_option
 from experiments.selection.trials import Trial, trial_cells, trial_indices, tune_config
 
 TUNES = {"tune_table3_glue": "table3_glue", "tune_table1_effnet": "table1_effnet",
@@ -117,3 +117,10 @@ def test_the_head_lr_every_row_shares_scores_within_two_points_of_head_onlys_bes
         shared = compose_config([f"experiment={table}", f"task={task}"]).task.lr.head
         assert shared in scores, f"{task}: head-only's grid has no trial at the shared head lr {shared}"
         assert max(scores.values()) - scores[shared] <= 0.02, f"{task}: head-only {scores}, the rows share {shared}"
+
+
+def test_each_budget_of_a_method_has_its_own_line_style_the_largest_solid() -> None:
+    labels = ["Head only", "LoRA (r=2)", "FLoRA (r=2)", "LoRA (r=4)", "FLoRA (r=4)", "LoRA (r=8)", "FLoRA (r=8)"]
+    styles = budget_styles(labels)
+    assert styles["Head only"] == styles["LoRA (r=8)"] == styles["FLoRA (r=8)"] == "-"
+    assert styles["LoRA (r=4)"] == "--" and styles["LoRA (r=2)"] == styles["FLoRA (r=2)"] == ":"

@@ -82,14 +82,24 @@ def render_markdown(rows: list[dict[str, Any]], metric: str, title: str, note: s
     return "\n".join(lines) + "\n"
 
 
-def _budget_style(label: str) -> str:
-    return "--" if "r=2)" in label else "-"
+BUDGET_STYLES = ("-", "--", ":", "-.")  # a method's largest budget first
+
+
+def budget_styles(labels: list[str]) -> dict[str, str]:
+    """A line style per row label: one method's budgets (listed smallest first, as the tables list them) share its
+    colour and differ in style, the largest solid, the next dashed, then dotted."""
+    by_family: dict[str, list[str]] = {}
+    for label in dict.fromkeys(labels):
+        by_family.setdefault(family(label), []).append(label)
+    return {label: BUDGET_STYLES[min(i, len(BUDGET_STYLES) - 1)]
+            for group in by_family.values() for i, label in enumerate(reversed(group))}
 
 
 def draw(trials: list[Trial], metric: str, out_dir: Path, stem: str) -> list[Path]:
     """One panel per task: per row, the best score over its other knobs at each learning rate (log scale)."""
     tasks = list(dict.fromkeys(t.task for t in trials))
     fig, axes = new_figure(len(tasks), width=5.2, height=3.8)
+    styles = budget_styles([t.label for t in trials])
     for ax, task in zip(axes, tasks, strict=True):
         for row in dict.fromkeys(t.row for t in trials if t.task == task):
             best: dict[float, float] = {}
@@ -102,7 +112,7 @@ def draw(trials: list[Trial], metric: str, out_dir: Path, stem: str) -> list[Pat
                     label = t.label
             if best:
                 xs = sorted(best)
-                ax.plot(xs, [best[x] for x in xs], _budget_style(label), color=COLORS.get(family(label)),
+                ax.plot(xs, [best[x] for x in xs], styles[label], color=COLORS.get(family(label)),
                         marker=MARKERS.get(family(label), "o"), linewidth=1.2, markersize=4, label=label)
         ax.set_xscale("log")
         ax.xaxis.set_minor_formatter(NullFormatter())

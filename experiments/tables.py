@@ -77,7 +77,7 @@ class Row:
     seeds: dict[str, Seeds] = field(default_factory=dict)  # per task
     code: set[str] = field(default_factory=set)  # code fingerprints of the ok records behind the row
     settings: dict[str, set[str]] = field(default_factory=dict)  # per task: the tuned knobs its records ran at
-    selections: set[str] = field(default_factory=set)  # the selections the cells' knobs come from
+    selections: set[str] = field(default_factory=set)  # the selections its records' knobs come from
     stale: int = 0  # ok records made by other code than the current tree's
     unreadable: list[str] = field(default_factory=list)  # record files that exist but could not be read
 
@@ -237,7 +237,6 @@ def collect(overrides: Sequence[str]) -> Table:
         label = _row_label(cell_cfg, cfg.table.row_key, cell.row)
         row = rows.setdefault(key, Row(key, label, cell_cfg.method.tag, value=cell.row))
         row.seeds.setdefault(cell.task, Seeds()).expected += 1
-        row.selections.add(selection_source(cell_cfg))
         columns += [f"{cell.task}/{m}" for m in cell_cfg.task.report if f"{cell.task}/{m}" not in columns]
         current = current_fingerprint(cell_cfg)
         current_code.add(current)
@@ -247,6 +246,7 @@ def collect(overrides: Sequence[str]) -> Table:
             row.unreadable.append(str(err))
             continue
         if record is not None:
+            row.selections.add(selection_source(cell_cfg))
             _add_record(commits, row, record, cell, current)
     labels = [str(k) for k in (cfg.table.get("column_labels") or {})]
     columns.sort(key=lambda c: labels.index(c) if c in labels else len(labels))

@@ -400,3 +400,22 @@ def test_a_row_missing_a_task_has_no_average(tmp_path: Path) -> None:
     flora = next(r for r in table.rows if r.key == "flora_r8")
     head = next(r for r in table.rows if r.key == "head")
     assert average_stat(table, flora).values == [] and average_stat(table, head).values == [0.5] * 3
+
+
+def test_a_task_without_records_does_not_count_as_run_at_the_defaults(tmp_path: Path) -> None:
+    runs = tmp_path / "runs"
+    overrides = ["experiment=table3_glue", "table.tasks=[bbcnews,rte]", "table.rows=[head]", "table.seeds=[0]",
+                 f"paths.runs_dir={runs}", "++selection={name: fixture_choice, rows: {head: {bbcnews: {}}}}"]
+    cells = {cell.task: compose_config(cell.overrides) for cell in table_cells(compose_config(overrides), overrides)}
+
+    def write(cfg: object) -> None:
+        record = json.loads(json.dumps(TEMPLATE)) | {"run_id": run_id(cfg), "method": cfg.method.tag, "seed": 0}
+        record["fingerprint"]["code"] = current_fingerprint(cfg)
+        write_record(record_path(cfg), record)
+
+    write(cells["bbcnews"])
+    text = write_tables(collect(overrides), tmp_path / "one", "t")[0].read_text()
+    assert "`selection=fixture_choice`" in text and "ran at the defaults" not in text
+    write(cells["rte"])
+    text = write_tables(collect(overrides), tmp_path / "both", "t")[0].read_text()
+    assert "Some rows ran at the defaults instead." in text

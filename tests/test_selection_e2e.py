@@ -45,8 +45,9 @@ def _run_in_process(overrides: list[str]) -> None:
 
 def _scores(overrides: list[str]) -> tuple[dict[tuple[str, int], float], dict[str, int]]:
     trials = load(trial_cells(tune_config(overrides), overrides), desc="trials")
-    choices = choose(trials, METRIC)
-    return ({(t.row, t.index): t.score(METRIC) for t in trials},
+    assert {t.metric for t in trials} == {METRIC}
+    choices = choose(trials)
+    return ({(t.row, t.index): t.score() for t in trials},
             {row: choice.trial.index for (row, _), choice in choices.items()})
 
 

@@ -74,11 +74,29 @@ SOURCES: dict[str, Callable[[DictConfig], datasets.DatasetDict]] = {
 }
 
 
+def hold_out(raw: datasets.DatasetDict, holdout: DictConfig) -> datasets.DatasetDict:
+    """Carve holdout.size (a fraction or a count) of the training split out into split holdout.split.
+
+    For model selection on tasks whose only other labelled split is the one a table reports (GLUE's dev sets):
+    trials train on the rest and score on the carved part. Deterministic in holdout.seed and stratified by a
+    class label, so every trial and every machine holds out the same examples.
+    """
+    if holdout.split in raw:
+        raise ValueError(f"task.holdout.split={holdout.split!r} names a split the task already has "
+                         f"({', '.join(raw)}): choose a new name for the held-out part of train")
+    train = raw["train"]
+    stratify = "label" if isinstance(train.features.get("label"), datasets.ClassLabel) else None
+    parts = train.train_test_split(test_size=holdout.size, seed=int(holdout.seed), stratify_by_column=stratify)
+    return datasets.DatasetDict({**raw, "train": parts["train"], holdout.split: parts["test"]})
+
+
 def load_raw(task: DictConfig) -> datasets.DatasetDict:
-    """The labelled splits of a task, from the source its config names."""
+    """The labelled splits of a task, from the source its config names (train minus task.holdout, if set)."""
     if task.source not in SOURCES:
         raise unknown_name("data source", task.source, SOURCES)
-    return SOURCES[task.source](task)
+    raw = SOURCES[task.source](task)
+    holdout = task.get("holdout")
+    return raw if holdout is None else hold_out(raw, holdout)
 
 
 @dataclass

@@ -62,8 +62,8 @@ def missing(trials: list[Trial]) -> list[str]:
             for trial in trials if trial.record is None]
 
 
-def choose(trials: list[Trial], metric: str) -> dict[tuple[str, str], Choice]:
-    """One choice per (row, task), in the order the trials come (table order)."""
+def choose(trials: list[Trial]) -> dict[tuple[str, str], Choice]:
+    """One choice per (row, task), in the order the trials come (table order), each by its trials' metric."""
     if problems := missing(trials):
         raise SelectionError(f"{len(problems)} trial(s) have no readable record: " + "; ".join(problems[:8]))
     groups: dict[tuple[str, str], list[Trial]] = {}
@@ -71,9 +71,9 @@ def choose(trials: list[Trial], metric: str) -> dict[tuple[str, str], Choice]:
         groups.setdefault((trial.row, trial.task), []).append(trial)
     choices = {}
     for key, group in groups.items():
-        scored = [(t.score(metric), t.index, t) for t in group if t.score(metric) is not None]
+        scored = [(t.score(), t.index, t) for t in group if t.score() is not None]
         if not scored:
-            raise SelectionError(f"row {key[0]} on {key[1]}: no trial finished with a {metric} score")
+            raise SelectionError(f"row {key[0]} on {key[1]}: no trial finished with a {group[0].metric} score")
         score, _, best = min(scored, key=lambda item: (-item[0], item[1]))
         choices[key] = Choice(best, score, len(group))
     return choices

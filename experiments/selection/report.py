@@ -15,7 +15,7 @@ from matplotlib.ticker import NullFormatter
 from experiments.atomic import atomic_write_text
 from experiments.figures.style import COLORS, MARKERS, family, new_figure, save
 from experiments.selection.choose import TIE_BREAK, Choice
-from experiments.selection.trials import Trial
+from experiments.selection.trials import Trial, judged_by
 
 # What a table run reads from its row's entry (configs/selection/none.yaml); a row or task with no entry (another
 # profile's tasks) reads the selection's empty `no_entry` node: a config node, which OmegaConf.resolve can store.
@@ -23,15 +23,15 @@ HPARAMS = "${oc.select:selection.rows.${method.tag}.${task.name},${selection.no_
 KNOBS = ("learning_rate", "scale", "alpha_per_rank")
 
 
-def selection_option(name: str, meta: dict[str, Any], choices: dict[tuple[str, str], Choice], metric: str,
-                     command: str) -> str:
+def selection_option(name: str, meta: dict[str, Any], choices: dict[tuple[str, str], Choice], command: str) -> str:
     """The YAML of the `selection=<name>` option: per row tag and task the chosen knobs, and where they came from."""
     rows: dict[str, dict[str, Any]] = {}
     scores: dict[str, dict[str, Any]] = {}
     for (_, task), choice in choices.items():
         rows.setdefault(choice.trial.tag, {})[task] = choice.trial.hparams
-        scores.setdefault(choice.trial.tag, {})[task] = {"trial": choice.trial.index, metric: choice.score,
+        scores.setdefault(choice.trial.tag, {})[task] = {"trial": choice.trial.index, choice.trial.metric: choice.score,
                                                          "of_trials": choice.candidates}
+    metric = judged_by([choice.trial for choice in choices.values()])
     body = {"selection": {"name": name, **meta, "metric": metric, "rule": TIE_BREAK, "command": command,
                           "rows": rows, "scores": scores, "no_entry": {}},
             "hparams": HPARAMS}
@@ -44,17 +44,26 @@ def _knob(trial: Trial) -> str:
     return ", ".join(f"{k}={v}" for k, v in trial.hparams.items() if k != "learning_rate") or "–"
 
 
-def trial_rows(trials: list[Trial], choices: dict[tuple[str, str], Choice], metric: str) -> list[dict[str, Any]]:
+def score_column(trials: list[Trial]) -> str:
+    """The name of the score column: the metric itself when every trial shares one, else `score` (beside a
+    `metric` column)."""
+    metrics = {t.metric for t in trials}
+    return metrics.pop() if len(metrics) == 1 else "score"
+
+
+def trial_rows(trials: list[Trial], choices: dict[tuple[str, str], Choice]) -> list[dict[str, Any]]:
     """One dict per trial, in table and grid order."""
     chosen = {id(c.trial) for c in choices.values()}
+    column = score_column(trials)
     out = []
     for trial in trials:
-        score = trial.score(metric)
+        score = trial.score()
         record = trial.record or {}
+        metric = {} if column != "score" else {"metric": trial.metric}
         out.append({
             "row": trial.row, "label": trial.label, "task": trial.task, "trial": trial.index,
             "learning_rate": trial.hparams.get("learning_rate"), "other": _knob(trial),
-            metric: "" if score is None else score, "status": record.get("status", "missing"),
+            **metric, column: "" if score is None else score, "status": record.get("status", "missing"),
             "selected": id(trial) in chosen, "wall_seconds": record.get("wall_seconds", ""),
             "error": record.get("error", ""),
         })
@@ -69,16 +78,20 @@ def render_csv(rows: list[dict[str, Any]]) -> str:
     return handle.getvalue()
 
 
-def render_markdown(rows: list[dict[str, Any]], metric: str, title: str, note: str) -> str:
-    """Every trial with its validation score ×100; the chosen trial of each row in bold."""
-    lines = [f"# {title}", "", note, "", f"| Method | Task | Trial | Learning rate | Other knobs | {metric} | Status |",
-             "|---|---|---|---|---|---|---|"]
+def render_markdown(rows: list[dict[str, Any]], column: str, title: str, note: str) -> str:
+    """Every trial with its held-out score ×100 (and its metric when tasks differ); each row's choice in bold."""
+    per_task = "metric" in rows[0]
+    metric_head, metric_rule = (" Metric |", "---|") if per_task else ("", "")
+    lines = [f"# {title}", "", note, "",
+             f"| Method | Task | Trial | Learning rate | Other knobs |{metric_head} {column} | Status |",
+             f"|---|---|---|---|---|{metric_rule}---|---|"]
     for r in rows:
-        score = "–" if r[metric] == "" else f"{100 * r[metric]:.2f}"
+        score = "–" if r[column] == "" else f"{100 * r[column]:.2f}"
         if r["selected"]:
             score = f"**{score}** (selected)"
-        lines.append(f"| {r['label']} | {r['task']} | {r['trial']} | {r['learning_rate']:.3g} | {r['other']} | "
-                     f"{score} | {r['status']} |")
+        metric = f" {r['metric']} |" if per_task else ""
+        lines.append(f"| {r['label']} | {r['task']} | {r['trial']} | {r['learning_rate']:.3g} | {r['other']} |"
+                     f"{metric} {score} | {r['status']} |")
     return "\n".join(lines) + "\n"
 
 
@@ -95,7 +108,7 @@ def budget_styles(labels: list[str]) -> dict[str, str]:
             for group in by_family.values() for i, label in enumerate(reversed(group))}
 
 
-def draw(trials: list[Trial], metric: str, out_dir: Path, stem: str) -> list[Path]:
+def draw(trials: list[Trial], out_dir: Path, stem: str) -> list[Path]:
     """One panel per task: per row, the best score over its other knobs at each learning rate (log scale)."""
     tasks = list(dict.fromkeys(t.task for t in trials))
     fig, axes = new_figure(len(tasks), width=5.2, height=3.8)
@@ -105,7 +118,7 @@ def draw(trials: list[Trial], metric: str, out_dir: Path, stem: str) -> list[Pat
             best: dict[float, float] = {}
             label = ""
             for t in trials:
-                score = t.score(metric)
+                score = t.score()
                 if t.row == row and t.task == task and score is not None:
                     lr = float(t.hparams["learning_rate"])
                     best[lr] = max(best.get(lr, -math.inf), 100 * score)
@@ -117,17 +130,18 @@ def draw(trials: list[Trial], metric: str, out_dir: Path, stem: str) -> list[Pat
         ax.set_xscale("log")
         ax.xaxis.set_minor_formatter(NullFormatter())
         ax.set_xlabel("learning rate")
+        metric = next(t.metric for t in trials if t.task == task)
         ax.set_ylabel(f"{metric} (×100, best over other knobs)")
         ax.set_title(task)
         ax.legend(fontsize=6)
     return save(fig, out_dir, stem)
 
 
-def write_reports(trials: list[Trial], choices: dict[tuple[str, str], Choice], metric: str, out_dir: Path,
-                  stem: str, title: str, note: str) -> list[Path]:
+def write_reports(trials: list[Trial], choices: dict[tuple[str, str], Choice], out_dir: Path, stem: str, title: str,
+                  note: str) -> list[Path]:
     """trials.md, trials.csv and validation_vs_lr.{png,pdf} in out_dir (names carry the stem's profile suffix)."""
-    rows = trial_rows(trials, choices, metric)
+    rows = trial_rows(trials, choices)
     md, table_csv = out_dir / f"{stem}_trials.md", out_dir / f"{stem}_trials.csv"
-    atomic_write_text(md, render_markdown(rows, metric, title, note))
+    atomic_write_text(md, render_markdown(rows, score_column(trials), title, note))
     atomic_write_text(table_csv, render_csv(rows))
-    return [md, table_csv, *draw(trials, metric, out_dir, f"{stem}_validation_vs_lr")]
+    return [md, table_csv, *draw(trials, out_dir, f"{stem}_validation_vs_lr")]

@@ -26,6 +26,7 @@ class Trial:
     tag: str = ""
     label: str = ""
     hparams: dict[str, Any] = field(default_factory=dict)
+    metric: str = ""  # the record metric this trial is judged by (its config's tune.metric: tasks differ)
     record: dict[str, Any] | None = None
     problem: str | None = None  # why the record could not be read
 
@@ -33,11 +34,11 @@ class Trial:
     def ok(self) -> bool:
         return self.record is not None and self.record.get("status") == STATUS_OK
 
-    def score(self, metric: str) -> float | None:
-        """The validation metric of an ok record, else None (failed, missing or unreadable)."""
+    def score(self) -> float | None:
+        """The held-out metric of an ok record, else None (failed, missing or unreadable)."""
         if not self.ok:
             return None
-        value = self.record.get("metrics", {}).get(metric)
+        value = self.record.get("metrics", {}).get(self.metric)
         return None if value is None else float(value)
 
 
@@ -68,7 +69,7 @@ def load(trials: list[Trial], desc: str) -> list[Trial]:
     """Compose each trial's config and read its record (the runner's own record path)."""
     for trial in tqdm(trials, desc=desc, unit="trial"):
         cfg = compose_config(trial.overrides)
-        trial.tag, trial.label = str(cfg.method.tag), str(cfg.method.label)
+        trial.tag, trial.label, trial.metric = str(cfg.method.tag), str(cfg.method.label), str(cfg.tune.metric)
         if cfg.hparams is None:
             raise ValueError(f"{trial.row}: tune.trial={trial.index} is not in its grid (tune.grid.{cfg.method.name})")
         trial.hparams = OmegaConf.to_container(cfg.hparams, resolve=True)
@@ -77,3 +78,12 @@ def load(trials: list[Trial], desc: str) -> list[Trial]:
         except UnreadableRecordError as err:
             trial.problem = str(err)
     return trials
+
+
+def judged_by(trials: list[Trial]) -> str:
+    """The metric the trials are judged by, or per task when tasks differ (e.g. GLUE: mcc on CoLA)."""
+    by_task = {t.task: t.metric for t in trials}
+    metrics = set(by_task.values())
+    if len(metrics) == 1:
+        return metrics.pop()
+    return ", ".join(f"{metric} ({task})" for task, metric in by_task.items())

@@ -79,6 +79,7 @@ class Row:
     settings: dict[str, set[str]] = field(default_factory=dict)  # per task: the tuned knobs its records ran at
     selections: set[str] = field(default_factory=set)  # the selections its records' knobs come from
     stale: int = 0  # ok records made by other code than the current tree's
+    stale_tasks: set[str] = field(default_factory=set)  # the tasks those records belong to
     unreadable: list[str] = field(default_factory=list)  # record files that exist but could not be read
 
     def __post_init__(self) -> None:
@@ -213,6 +214,8 @@ def _add_record(
     code = (record.get("fingerprint") or {}).get("code", "none")
     row.code.add(code)
     row.stale += code != current
+    if code != current:
+        row.stale_tasks.add(task)
     commit = record.get("git_commit", "unknown")
     table_commits[commit] = table_commits.get(commit, 0) + 1
 
@@ -417,8 +420,19 @@ def _metric_headers(table: Table, column: str, with_paper: set[str]) -> list[str
     return [f"{name} (ours (paper))"] if table.paper_inline else [f"{name} (ours)", f"{name} (paper)"]
 
 
+def _cell_mark(table: Table, row: Row, column: str) -> str:
+    """† on a cell that records of other code went into, where a row spans several tasks (one task: the row's
+    own † says it); the average takes the mark of any of its tasks."""
+    if len(table.tasks) < 2:
+        return ""
+    tasks = row.stale_tasks if column == AVERAGE_KEY else row.stale_tasks & {column.split("/", 1)[0]}
+    return "†" if tasks else ""
+
+
 def _metric_cells(table: Table, row: Row, column: str, stat: Stat | None, with_paper: set[str]) -> list[str]:
     ours = _fmt(stat)
+    if ours != MISSING:
+        ours += _cell_mark(table, row, column)
     if column not in with_paper:
         return [ours]
     paper = _paper(table, row, column)
@@ -475,6 +489,10 @@ def provenance_lines(table: Table) -> list[str]:
     if stale:
         lines.append(f"† rows with records made by other code than the current tree ({', '.join(stale)}): rerun "
                      "them with the table's make target (KEEP_STALE=1 kept them on purpose).")
+        stale_tasks = sorted({task for row in table.rows for task in row.stale_tasks})
+        if len(table.tasks) > 1:
+            lines.append(f"In those rows † marks the cells of the tasks such records went into "
+                         f"({', '.join(stale_tasks)}); every other cell is from the current code.")
     if table.unreadable:
         lines.append(f"‡ rows built without {len(table.unreadable)} unreadable record(s) (--allow-unreadable).")
     return lines

@@ -277,6 +277,27 @@ def test_records_of_other_code_are_marked_and_code_versions_stated(tmp_path: Pat
     assert "current code fingerprint" in text and "other code than the current tree (FLoRA (r=8))" in text
 
 
+def test_in_a_table_of_several_tasks_only_the_cells_of_other_code_are_marked(tmp_path: Path) -> None:
+    runs = tmp_path / "runs"
+    _write_two_task_records(runs)
+    overrides = [*TWO_TASKS, "method=flora_r8", "task=rte", "seed=0", f"paths.runs_dir={runs}"]
+    old = record_path(compose_config(overrides))
+    record = json.loads(old.read_text())
+    record["fingerprint"]["code"] = "0123456789ab"
+    write_record(old, record)
+    table = collect([*TWO_TASKS, f"paths.runs_dir={runs}"])
+    text = write_tables(table, tmp_path, "t")[0].read_text()
+    flora = next(line for line in text.splitlines() if line.startswith("| FLoRA (r=8)†"))
+    cells = [cell.strip() for cell in flora.split("|")]
+    header = [cell.strip() for cell in text.splitlines()[next(
+        i for i, line in enumerate(text.splitlines()) if line.startswith("| Method"))].split("|")]
+    marked = {header[i] for i, cell in enumerate(cells) if cell.endswith("†") and i > 1}
+    assert marked and all(name.startswith("rte/") for name in marked), marked
+    assert not any(cell.endswith("†") for cell in next(
+        line for line in text.splitlines() if line.startswith("| Head only")).split("|"))
+    assert "the cells of the tasks such records went into (rte)" in text
+
+
 def test_single_seed_rows_print_no_spread_and_timing_is_per_task(tmp_path: Path) -> None:
     _write_two_task_records(tmp_path / "runs")
     table = collect([*TWO_TASKS, "table.seeds=[0]", f"paths.runs_dir={tmp_path / 'runs'}"])

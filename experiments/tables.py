@@ -213,8 +213,8 @@ def _add_record(
     row.settings.setdefault(task, set()).add(run_settings(record.get("config", {})))
     code = (record.get("fingerprint") or {}).get("code", "none")
     row.code.add(code)
-    row.stale += code != current
     if code != current:
+        row.stale += 1
         row.stale_tasks.add(task)
     commit = record.get("git_commit", "unknown")
     table_commits[commit] = table_commits.get(commit, 0) + 1
@@ -489,8 +489,8 @@ def provenance_lines(table: Table) -> list[str]:
     if stale:
         lines.append(f"† rows with records made by other code than the current tree ({', '.join(stale)}): rerun "
                      "them with the table's make target (KEEP_STALE=1 kept them on purpose).")
-        stale_tasks = sorted({task for row in table.rows for task in row.stale_tasks})
         if len(table.tasks) > 1:
+            stale_tasks = sorted({task for row in table.rows for task in row.stale_tasks})
             lines.append(f"In those rows † marks the cells of the tasks such records went into "
                          f"({', '.join(stale_tasks)}); every other cell is from the current code.")
     if table.unreadable:

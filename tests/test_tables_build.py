@@ -287,14 +287,14 @@ def test_in_a_table_of_several_tasks_only_the_cells_of_other_code_are_marked(tmp
     write_record(old, record)
     table = collect([*TWO_TASKS, f"paths.runs_dir={runs}"])
     text = write_tables(table, tmp_path, "t")[0].read_text()
-    flora = next(line for line in text.splitlines() if line.startswith("| FLoRA (r=8)†"))
-    cells = [cell.strip() for cell in flora.split("|")]
-    header = [cell.strip() for cell in text.splitlines()[next(
-        i for i, line in enumerate(text.splitlines()) if line.startswith("| Method"))].split("|")]
-    marked = {header[i] for i, cell in enumerate(cells) if cell.endswith("†") and i > 1}
+
+    def cells(start: str) -> list[str]:
+        return [cell.strip() for cell in next(line for line in text.splitlines() if line.startswith(start)).split("|")]
+
+    header, flora = cells("| Method"), cells("| FLoRA (r=8)†")
+    marked = {name for name, cell in zip(header[2:], flora[2:], strict=True) if cell.endswith("†")}
     assert marked and all(name.startswith("rte/") for name in marked), marked
-    assert not any(cell.endswith("†") for cell in next(
-        line for line in text.splitlines() if line.startswith("| Head only")).split("|"))
+    assert not any(cell.endswith("†") for cell in cells("| Head only"))
     assert "the cells of the tasks such records went into (rte)" in text
 
 

@@ -291,21 +291,30 @@ def average_stat(table: Table, row: Row) -> Stat:
     """The mean over the table's metric columns, per seed, then mean ± std over the seeds of this row that have
     every column (a seed or a row missing a run would average other columns). A column no row has (a metric a data
     set cannot have) is left out for every row alike."""
-    reported = {c for c in table.columns if any(c in other.metrics for other in table.rows)}
+    reported = _reported_columns(table)
     per_seed = [vals for vals in row.by_seed.values() if reported and reported <= set(vals)]
     return Stat([statistics.fmean(vals[c] for c in reported) for vals in per_seed])
 
 
+def _reported_columns(table: Table) -> set[str]:
+    return {c for c in table.columns if any(c in row.metrics for row in table.rows)}
+
+
 def average_note(table: Table) -> str | None:
-    """Which columns the average covers, when some row lacks some of them (a metric a data set cannot have)."""
+    """Which columns the average covers (those some row has), and that a seed lacking one of them does not count."""
     if not table.average:
         return None
-    missing = sorted({c for row in table.rows if row.metrics for c in table.columns if c not in row.metrics})
-    if not missing:
-        return f"{table.average}: the mean of the {len(table.columns)} metric columns, per seed."
-    names = ", ".join(_label(table, c) for c in missing)
-    return (f"{table.average}: the mean of the metric columns a row has, per seed; without {names} (no value: "
-            "see the task's config).")
+    reported = _reported_columns(table)
+    absent = [c for c in table.columns if c not in reported]
+    if absent:
+        names = ", ".join(_label(table, c) for c in absent)
+        note = (f"{table.average}: the mean of the metric columns a row has, per seed; without {names} (no value: "
+                "see the task's config).")
+    else:
+        note = f"{table.average}: the mean of the {len(table.columns)} metric columns, per seed."
+    if any(not reported <= set(vals) for row in table.rows for vals in row.by_seed.values()):
+        note += " Only seeds with a value in every one of them count; a row without such a seed has none."
+    return note
 
 
 def _label(table: Table, column: str) -> str:

@@ -19,6 +19,7 @@ from experiments.records import write_record
 from experiments.runner import current_fingerprint
 from experiments.tables import (
     Table,
+    average_note,
     average_stat,
     collect,
     param_groups,
@@ -421,6 +422,8 @@ def test_a_row_missing_a_task_has_no_average(tmp_path: Path) -> None:
     flora = next(r for r in table.rows if r.key == "flora_r8")
     head = next(r for r in table.rows if r.key == "head")
     assert average_stat(table, flora).values == [] and average_stat(table, head).values == [0.5] * 3
+    note = average_note(table)
+    assert "(no value" not in note and note.endswith("a row without such a seed has none.")
 
 
 def test_a_task_without_records_does_not_count_as_run_at_the_defaults(tmp_path: Path) -> None:
